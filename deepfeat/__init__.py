@@ -1,0 +1,86 @@
+"""deepfeat: tell real face images from deepfakes and AI-generated faces.
+
+Three feature groups -- frozen ONNX CNN embeddings (``cnn_*``), azimuthal FFT spectra
+(``fft_*``) and file metadata (``meta_*``) -- are extracted from every image into one named
+float32 table, and an imbalance-aware XGBoost model learns on it.
+
+Public names are imported lazily, so ``import deepfeat`` is cheap and does no work; the
+heavy dependencies (onnxruntime, xgboost, matplotlib) load on first use.
+
+Examples
+--------
+>>> import deepfeat
+>>> deepfeat.__version__
+'0.1.0'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (relative to this package)
+_EXPORTS: dict[str, str] = {
+    "load_image": "._io",
+    "ImageLoadError": "._io",
+    "load_dataset": ".datasets",
+    "make_demo_dataset": ".datasets",
+    "CNNEmbedder": ".features._cnn",
+    "radial_spectrum": ".features._spectrum",
+    "FFTSpectrum": ".features._spectrum",
+    "read_metadata": ".features._metadata",
+    "MetadataFeatures": ".features._metadata",
+    "ImageFeatures": ".features._combined",
+    "DeepfakeDetector": ".detector",
+    "evaluate": ".evaluation",
+    "ablation": ".evaluation",
+    "leakage_report": ".evaluation",
+    "grouped_splits": ".evaluation",
+    "FaceCropper": "._face",
+}
+
+__all__ = [
+    "CNNEmbedder",
+    "DeepfakeDetector",
+    "FFTSpectrum",
+    "FaceCropper",
+    "ImageFeatures",
+    "ImageLoadError",
+    "MetadataFeatures",
+    "__version__",
+    "ablation",
+    "evaluate",
+    "grouped_splits",
+    "leakage_report",
+    "load_dataset",
+    "load_image",
+    "make_demo_dataset",
+    "radial_spectrum",
+    "read_metadata",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ._face import FaceCropper
+    from ._io import ImageLoadError, load_image
+    from .datasets import load_dataset, make_demo_dataset
+    from .detector import DeepfakeDetector
+    from .evaluation import ablation, evaluate, grouped_splits, leakage_report
+    from .features._cnn import CNNEmbedder
+    from .features._combined import ImageFeatures
+    from .features._metadata import MetadataFeatures, read_metadata
+    from .features._spectrum import FFTSpectrum, radial_spectrum
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'deepfeat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,210 @@
+"""Safe image decoding: every file becomes an H×W×3 uint8 RGB array or an ImageLoadError."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageLoadError", "ImageSource", "load_image", "source_name"]
+
+#: Default upper bound on ``width * height`` of a decoded image (about 12k × 8k).
+DEFAULT_MAX_PIXELS = 100_000_000
+
+#: Background used when compositing images with an alpha channel (mid-grey keeps the
+#: spectrum free of the hard black/white edges that a pure colour would add).
+ALPHA_BACKGROUND = (128, 128, 128)
+
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
+
+_HEIF_REGISTERED: bool | None = None
+
+
+class ImageLoadError(ValueError):
+    """An image could not be decoded; the message names the source and the reason.
+
+    Attributes
+    ----------
+    source : str
+        The path (or ``"<bytes>"``) that failed.
+    reason : str
+        A short, human-readable reason.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"cannot load image {source!r}: {reason}")
+
+    def __reduce__(self):  # keep picklable across worker processes
+        return (type(self), (self.source, self.reason))
+
+
+def source_name(source: object) -> str:
+    """Return a printable name for an image source (a path, or ``"<bytes>"``)."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    name = getattr(source, "name", None)
+    if isinstance(name, str):
+        return name
+    return "<bytes>"
+
+
+def _register_heif() -> bool:
+    """Register the optional pillow-heif opener once; return whether HEIF is readable."""
+    global _HEIF_REGISTERED
+    if _HEIF_REGISTERED is None:
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:
+            _HEIF_REGISTERED = False
+        else:
+            register_heif_opener()
+            _HEIF_REGISTERED = True
+    return _HEIF_REGISTERED
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to an RGB uint8 array."""
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        if mode.startswith("I;16"):
+            scaled = arr / 257.0
+        else:
+            finite = arr[np.isfinite(arr)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+            if mode == "F" and lo >= 0.0 and hi <= 1.0:
+                scaled = arr * 255.0
+            elif mode == "I" and lo >= 0 and hi <= 255:
+                scaled = arr
+            elif mode == "I" and lo >= 0 and hi <= 65535:
+                scaled = arr / 257.0
+            else:
+                scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        gray = np.clip(np.nan_to_num(scaled), 0, 255).round().astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
+        mode == "P" and "transparency" in img.info
+    )
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*ALPHA_BACKGROUND, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _open_bytes(source: ImageSource, name: str) -> IO[bytes]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source))
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            if not path.is_file():
+                raise ImageLoadError(name, "no such file" if not path.exists() else "not a file")
+            if path.stat().st_size == 0:
+                raise ImageLoadError(name, "empty file (0 bytes)")
+            return open(path, "rb")
+        except OSError as exc:
+            raise ImageLoadError(name, f"unreadable: {exc.strerror or exc}") from exc
+    if hasattr(source, "read"):
+        return source  # type: ignore[return-value]
+    raise ImageLoadError(name, f"unsupported source type {type(source).__name__}")
+
+
+def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file into an ``H×W×3`` ``uint8`` RGB array.
+
+    EXIF orientation is applied; every Pillow mode (``1``, ``L``, ``LA``, ``P`` with and
+    without transparency, ``RGBA``, ``CMYK``, ``I;16``, ``I``, ``F`` …) is converted to RGB,
+    with alpha composited on a fixed mid-grey background. Animated files give their first
+    frame. HEIC/HEIF is read when the optional ``pillow-heif`` package is installed
+    (``pip install deepfeat[heif]``).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or binary file object
+        The image to read.
+    max_pixels : int or None, default=100_000_000
+        Refuse images whose header claims more pixels than this (decompression bombs)
+        before decoding them. ``None`` disables the check.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array of shape ``(height, width, 3)``.
+
+    Raises
+    ------
+    ImageLoadError
+        For a missing, empty, truncated, corrupt, over-sized or non-image input. It is a
+        subclass of :class:`ValueError` and names the source and the reason.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> buf = io.BytesIO()
+    >>> Image.new("L", (8, 6), 200).save(buf, format="PNG")
+    >>> load_image(buf.getvalue()).shape
+    (6, 8, 3)
+    """
+    name = source_name(source)
+    fh = _open_bytes(source, name)
+    close = fh is not source
+    try:
+        if name.lower().endswith((".heic", ".heif", ".avif")) or not isinstance(
+            source, (str, os.PathLike)
+        ):
+            _register_heif()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(fh)
+        except Image.DecompressionBombError as exc:
+            raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
+        except Image.DecompressionBombWarning as exc:
+            raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
+        except UnidentifiedImageError as exc:
+            heif_hint = ""
+            if name.lower().endswith((".heic", ".heif")) and not _register_heif():
+                heif_hint = " (HEIC/HEIF needs the optional extra: pip install deepfeat[heif])"
+            raise ImageLoadError(name, f"not a recognised image format{heif_hint}") from exc
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageLoadError(name, f"unreadable header: {exc}") from exc
+        width, height = img.size
+        if width <= 0 or height <= 0:
+            raise ImageLoadError(name, f"invalid size {width}x{height}")
+        if max_pixels is not None and width * height > max_pixels:
+            raise ImageLoadError(
+                name,
+                f"{width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}",
+            )
+        try:
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            return np.ascontiguousarray(_to_rgb(img))
+        except ImageLoadError:
+            raise
+        except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if "truncated" in reason.lower() or isinstance(exc, EOFError):
+                reason = f"truncated file: {reason}"
+            raise ImageLoadError(name, reason) from exc
+        except MemoryError as exc:
+            raise ImageLoadError(name, "out of memory while decoding") from exc
+    finally:
+        if close:
+            fh.close()

@@ -1,0 +1,1 @@
+"""Feature groups: ``cnn`` (ONNX embeddings), ``fft`` (spectra), ``meta`` (file metadata)."""

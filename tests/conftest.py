@@ -1,0 +1,50 @@
+"""Shared fixtures: real data from ../shared/data (skipped when absent) and demo images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_dir(name: str) -> Path:
+    """Path of a real-data folder, or skip the test cleanly when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dfdc_dir() -> Path:
+    return shared_dir("dfdc_faces")
+
+
+@pytest.fixture(scope="session")
+def k140_dir() -> Path:
+    return shared_dir("k140_faces")
+
+
+@pytest.fixture(scope="session")
+def exif_dir() -> Path:
+    return shared_dir("exif_samples")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A small demo dataset made by the package itself (shared by the whole session)."""
+    from deepfeat import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("demo")
+    make_demo_dataset(root, n_images=60, random_state=0)
+    return root
