@@ -1,0 +1,815 @@
+"""``DeepfakeDetector``: imbalance-aware XGBoost on the combined features, with safe save/load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import __version__
+from .evaluation import grouped_splits, leakage_report
+from .features._combined import GROUPS, ImageFeatures, feature_group
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DeepfakeDetector", "ModelFileError"]
+
+CARD_NAME = "card.json"
+MODEL_NAME = "model.ubj"
+CARD_FORMAT = "deepfeat-detector"
+CARD_VERSION = 1
+_FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ModelFileError(ValueError):
+    """A saved model is malformed, tampered with, or does not match this installation."""
+
+
+def _is_feature_column(name: Any) -> bool:
+    return isinstance(name, str) and bool(_FEATURE_RE.match(name)) and feature_group(name) in GROUPS
+
+
+class _Calibrator:
+    """Monotone map from raw probability to calibrated probability, JSON-serialisable."""
+
+    def __init__(self, kind: str, params: dict[str, list[float] | float]) -> None:
+        self.kind = kind
+        self.params = params
+
+    @classmethod
+    def fit(cls, kind: str, proba: np.ndarray, y: np.ndarray) -> _Calibrator:
+        proba = np.clip(np.asarray(proba, dtype=float), 1e-6, 1 - 1e-6)
+        if kind == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(proba, y)
+            return cls(kind, {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()})
+        from sklearn.linear_model import LogisticRegression
+
+        logit = np.log(proba / (1 - proba)).reshape(-1, 1)
+        lr = LogisticRegression(C=1e4).fit(logit, y)
+        return cls(kind, {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])})
+
+    def __call__(self, proba: np.ndarray) -> np.ndarray:
+        proba = np.clip(np.asarray(proba, dtype=float), 1e-6, 1 - 1e-6)
+        if self.kind == "isotonic":
+            return np.interp(proba, self.params["x"], self.params["y"])
+        z = self.params["a"] * np.log(proba / (1 - proba)) + self.params["b"]
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.params}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _Calibrator:
+        kind = data.get("kind")
+        if kind == "isotonic":
+            x, y = data.get("x"), data.get("y")
+            if not (isinstance(x, list) and isinstance(y, list) and len(x) == len(y) and x):
+                raise ModelFileError("card: malformed isotonic calibration map")
+            return cls(kind, {"x": [float(v) for v in x], "y": [float(v) for v in y]})
+        if kind == "sigmoid":
+            return cls(kind, {"a": float(data["a"]), "b": float(data["b"])})
+        raise ModelFileError(f"card: unknown calibration kind {kind!r}")
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+class DeepfakeDetector(ClassifierMixin, BaseEstimator):
+    """Real-vs-fake image classifier: combined features → imbalance-aware XGBoost.
+
+    ``fit`` and the predict methods take image paths, a dataset DataFrame from
+    :func:`deepfeat.load_dataset`, or an already extracted feature DataFrame (columns
+    ``cnn_*``, ``fft_*``, ``meta_*``; then nothing is extracted). Labels: 0 real, 1 fake.
+
+    Imbalance: by default ``scale_pos_weight = n_real / n_fake`` from the training labels, so
+    both classes weigh the same in the loss (XGBoost's recommended ``sum(negative) /
+    sum(positive)``). That maximises ranking quality (AUC) and balanced accuracy on skewed
+    data like DFDC (83 % fake), but it shifts the raw probabilities away from the training
+    prevalence, as XGBoost's documentation warns. Use ``calibration="isotonic"`` or
+    ``"sigmoid"`` (fitted on a held-out grouped fold) when you need probabilities that mean
+    what they say, or ``scale_pos_weight=1.0`` to switch the reweighting off.
+
+    Training holds out one grouped, stratified fold (``validation_fraction``) for early
+    stopping and calibration (no group is on both sides), then (``refit=True``) retrains on
+    all the data with the number of trees early stopping chose; the calibration map learnt
+    on the held-out fold is then applied to the refitted model.
+
+    Parameters
+    ----------
+    groups : sequence of {"cnn", "fft", "meta"}, default=("cnn", "fft", "meta")
+        Feature groups to use (for paths and datasets: to extract).
+    features : ImageFeatures or None, default=None
+        Extractor configuration; ``None`` builds ``ImageFeatures(groups=groups)``.
+    n_estimators : int, default=600
+        Maximum number of trees (early stopping usually stops far earlier).
+    learning_rate : float, default=0.05
+    max_depth : int, default=4
+    subsample : float, default=0.8
+    colsample_bytree : float, default=0.5
+    colsample_bynode : float, default=0.5
+        Column subsampling: with ~1400 dense columns it both regularises and speeds up the
+        histogram search (see ``docs/benchmarks.md``).
+    max_bin : int, default=64
+    min_child_weight : float, default=1.0
+    reg_lambda : float, default=1.0
+    scale_pos_weight : "auto" or float, default="auto"
+        ``"auto"``: ``n_real / n_fake`` of the training labels.
+    early_stopping_rounds : int or None, default=40
+    validation_fraction : float, default=0.2
+        Share of groups held out for early stopping and calibration.
+    calibration : {None, "isotonic", "sigmoid"}, default=None
+    refit : bool, default=True
+        Retrain on all data after early stopping.
+    threshold : float, default=0.5
+        Decision threshold on the (calibrated) fake probability used by ``predict``.
+    audit : bool, default=True
+        Run :func:`deepfeat.leakage_report` on the training features and keep its warnings
+        in ``leakage_warnings_``.
+    n_jobs : int or None, default=None
+        Threads for XGBoost (``None``: all cores).
+    random_state : int or None, default=0
+    progress : bool, default=False
+        Progress bar during feature extraction.
+
+    Attributes
+    ----------
+    model_ : xgboost.XGBClassifier
+    features_ : ImageFeatures or None
+        The fitted extractor (``None`` when trained on a feature table).
+    feature_names_in_ : numpy.ndarray of str
+    n_features_in_ : int
+    classes_ : numpy.ndarray, ``[0, 1]``
+    scale_pos_weight_ : float
+    best_iteration_ : int
+    calibrator_ : callable or None
+    feature_importances_ : numpy.ndarray
+        Normalised total gain per feature (aligned with ``feature_names_in_``).
+    group_importances_ : pandas.Series
+        Gain share per feature group.
+    leakage_warnings_ : list of str
+    training_summary_ : dict
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from deepfeat import DeepfakeDetector, load_dataset, make_demo_dataset
+    >>> df = load_dataset(make_demo_dataset(tempfile.mkdtemp(), n_images=40))
+    >>> det = DeepfakeDetector(groups=("fft", "meta"), n_estimators=50).fit(df)
+    >>> det.predict_proba(df.path[:2]).shape
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        groups: Any = GROUPS,
+        *,
+        features: ImageFeatures | None = None,
+        n_estimators: int = 600,
+        learning_rate: float = 0.05,
+        max_depth: int = 4,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.5,
+        colsample_bynode: float = 0.5,
+        max_bin: int = 64,
+        min_child_weight: float = 1.0,
+        reg_lambda: float = 1.0,
+        scale_pos_weight: Any = "auto",
+        early_stopping_rounds: int | None = 40,
+        validation_fraction: float = 0.2,
+        calibration: str | None = None,
+        refit: bool = True,
+        threshold: float = 0.5,
+        audit: bool = True,
+        n_jobs: int | None = None,
+        random_state: int | None = 0,
+        progress: bool = False,
+    ) -> None:
+        self.groups = groups
+        self.features = features
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.colsample_bynode = colsample_bynode
+        self.max_bin = max_bin
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.scale_pos_weight = scale_pos_weight
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.calibration = calibration
+        self.refit = refit
+        self.threshold = threshold
+        self.audit = audit
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.progress = progress
+
+    # ------------------------------------------------------------------ input handling
+    def _groups_tuple(self) -> tuple[str, ...]:
+        groups = (self.groups,) if isinstance(self.groups, str) else tuple(self.groups)
+        if not groups or any(g not in GROUPS for g in groups):
+            raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {self.groups!r}")
+        return groups
+
+    @staticmethod
+    def _input_kind(X: Any) -> str:
+        if isinstance(X, pd.DataFrame):
+            if any(_is_feature_column(c) for c in X.columns):
+                return "features"
+            if "path" in X.columns:
+                return "dataset"
+            raise ValueError(
+                "DataFrame input needs feature columns (cnn_*, fft_*, meta_*) or a 'path' column"
+            )
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiub":
+            return "matrix"
+        return "images"
+
+    def _extract(self, X: Any, fit: bool, y: Any = None) -> pd.DataFrame:
+        if fit:
+            base = self.features if self.features is not None else ImageFeatures()
+            extractor = (
+                base.set_params(groups=self._groups_tuple())
+                if self.features is None
+                else _clone(base)
+            )
+            if self.progress:
+                extractor.set_params(progress=True)
+            extractor.fit(X, y)
+            self.features_ = extractor
+        elif self.features_ is None:
+            raise ValueError(
+                "this detector was trained on a feature table: pass features, not images"
+            )
+        extractor = self.features_
+        values = extractor.transform(X)
+        table = pd.DataFrame(values, columns=extractor.get_feature_names_out())
+        self.extraction_failures_ = extractor.failures_
+        return table
+
+    def _features(self, X: Any, fit: bool, y: Any = None) -> pd.DataFrame:
+        kind = self._input_kind(X)
+        if kind == "features":
+            cols = [c for c in X.columns if _is_feature_column(c)]
+            if fit:
+                wanted = self._groups_tuple()
+                cols = [c for c in cols if feature_group(c) in wanted]
+                if not cols:
+                    raise ValueError(f"no feature columns for groups {wanted}")
+                self.features_ = None
+                return X[cols].astype(np.float32)
+            missing = [c for c in self.feature_names_in_ if c not in X.columns]
+            if missing:
+                raise ValueError(
+                    f"feature table lacks {len(missing)} training columns (first: {missing[:3]})"
+                )
+            return X[list(self.feature_names_in_)].astype(np.float32)
+        if kind == "matrix":
+            names = [f"x{i}" for i in range(X.shape[1])]
+            if fit:
+                self.features_ = None
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but the detector expects {self.n_features_in_}"
+                )
+            return pd.DataFrame(np.asarray(X, dtype=np.float32), columns=names)
+        return self._extract(X, fit, y)
+
+    @staticmethod
+    def _labels_groups(X: Any, y: Any, groups: Any) -> tuple[Any, Any]:
+        if isinstance(X, pd.DataFrame):
+            if y is None and "label" in X.columns:
+                y = X["label"].to_numpy()
+            if groups is None and "group" in X.columns:
+                groups = X["group"].to_numpy()
+        if y is None:
+            raise ValueError("fit needs labels: pass y or a dataset DataFrame with 'label'")
+        return y, groups
+
+    def _xgb(self, n_estimators: int, early_stopping: int | None):
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(
+            n_estimators=n_estimators,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            colsample_bynode=self.colsample_bynode,
+            max_bin=self.max_bin,
+            min_child_weight=self.min_child_weight,
+            reg_lambda=self.reg_lambda,
+            scale_pos_weight=self.scale_pos_weight_,
+            tree_method="hist",
+            objective="binary:logistic",
+            eval_metric="logloss",
+            early_stopping_rounds=early_stopping,
+            n_jobs=self.n_jobs,
+            random_state=0 if self.random_state is None else self.random_state,
+        )
+
+    def _validate_params(self) -> None:
+        self._groups_tuple()
+        if self.calibration not in (None, "isotonic", "sigmoid"):
+            raise ValueError(
+                f"calibration must be None, 'isotonic' or 'sigmoid', got {self.calibration!r}"
+            )
+        if not 0.0 < float(self.validation_fraction) < 0.5:
+            raise ValueError("validation_fraction must be in (0, 0.5)")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ValueError("threshold must be in [0, 1]")
+        spw = self.scale_pos_weight
+        if not (spw == "auto" or (isinstance(spw, (int, float)) and spw > 0)):
+            raise ValueError("scale_pos_weight must be 'auto' or a positive number")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> DeepfakeDetector:
+        """Extract features (unless given) and train the classifier.
+
+        Parameters
+        ----------
+        X : image paths, dataset DataFrame, or feature DataFrame
+        y : array-like of {0, 1}, optional
+            Taken from ``X["label"]`` for a dataset/feature DataFrame that has it.
+        groups : array-like, optional
+            Group per sample (``X["group"]`` by default): the internal validation split
+            never separates a group.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        y, groups = self._labels_groups(X, y, groups)
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf" or not set(np.unique(y)) <= {0, 1}:
+            raise ValueError(f"labels must be 0 (real) and 1 (fake), got {np.unique(y)[:5]}")
+        y = y.astype(int)
+        if len(np.unique(y)) < 2:
+            raise ValueError("training labels contain a single class; need real (0) and fake (1)")
+        table = self._features(X, fit=True, y=y)
+        if len(table) != len(y):
+            raise ValueError(f"X has {len(table)} samples but y has {len(y)}")
+        g = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups).astype(str)
+        usable = ~np.isnan(table.to_numpy()).all(axis=1)
+        if not usable.all():
+            logger.warning(
+                "%d samples without any feature were left out of training", (~usable).sum()
+            )
+        Xv, yv, gv = table.to_numpy(dtype=np.float32)[usable], y[usable], g[usable]
+
+        self.feature_names_in_ = np.asarray(table.columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.classes_ = np.array([0, 1])
+        n_real, n_fake = int((yv == 0).sum()), int((yv == 1).sum())
+        self.scale_pos_weight_ = (
+            n_real / n_fake if self.scale_pos_weight == "auto" else float(self.scale_pos_weight)
+        )
+
+        needs_holdout = self.early_stopping_rounds is not None or self.calibration is not None
+        n_splits = max(2, round(1.0 / float(self.validation_fraction)))
+        holdout = None
+        if needs_holdout and len(np.unique(gv)) >= n_splits and min(n_real, n_fake) >= n_splits:
+            train_idx, val_idx = next(
+                grouped_splits(yv, gv, n_splits=n_splits, random_state=self.random_state)
+            )
+            if len(np.unique(yv[val_idx])) == 2 and len(np.unique(yv[train_idx])) == 2:
+                holdout = (train_idx, val_idx)
+        if needs_holdout and holdout is None:
+            logger.warning("too few groups for a validation split: no early stopping/calibration")
+
+        if holdout is None:
+            model = self._xgb(self.n_estimators, None).fit(Xv, yv, verbose=False)
+            self.best_iteration_ = self.n_estimators
+            self.calibrator_ = None
+        else:
+            train_idx, val_idx = holdout
+            model = self._xgb(self.n_estimators, self.early_stopping_rounds).fit(
+                Xv[train_idx],
+                yv[train_idx],
+                eval_set=[(Xv[val_idx], yv[val_idx])],
+                verbose=False,
+            )
+            best = getattr(model, "best_iteration", None)
+            self.best_iteration_ = int(best) + 1 if best is not None else self.n_estimators
+            self.calibrator_ = None
+            if self.calibration is not None:
+                raw = model.predict_proba(Xv[val_idx])[:, 1]
+                self.calibrator_ = _Calibrator.fit(self.calibration, raw, yv[val_idx])
+            if self.refit:
+                model = self._xgb(self.best_iteration_, None).fit(Xv, yv, verbose=False)
+        self.model_ = model
+        self._set_importances()
+        self.leakage_warnings_ = []
+        if self.audit:
+            report = leakage_report(table[usable], yv, gv)
+            self.leakage_warnings_ = list(report.loc[report["flag"], "explanation"])
+            if self.leakage_warnings_:
+                flagged = list(report.loc[report["flag"], "feature"])
+                logger.warning(
+                    "leakage audit: %d feature(s) alone separate the classes (AUC >= 0.98 or "
+                    "<= 0.02), e.g. %s; see leakage_warnings_",
+                    len(flagged),
+                    ", ".join(flagged[:5]),
+                )
+        self.training_summary_ = {
+            "n_samples": len(yv),
+            "n_real": n_real,
+            "n_fake": n_fake,
+            "n_groups": len(np.unique(gv)),
+            "n_unusable": int((~usable).sum()),
+            "scale_pos_weight": self.scale_pos_weight_,
+            "best_iteration": self.best_iteration_,
+            "validation_samples": 0 if holdout is None else len(holdout[1]),
+        }
+        return self
+
+    def _set_importances(self) -> None:
+        booster = self.model_.get_booster()
+        gain = booster.get_score(importance_type="total_gain")
+        names = list(self.feature_names_in_)
+        imp = np.zeros(len(names))
+        for key, value in gain.items():
+            idx = int(key[1:]) if key.startswith("f") and key[1:].isdigit() else names.index(key)
+            imp[idx] = value
+        total = imp.sum()
+        self.feature_importances_ = imp / total if total > 0 else imp
+        groups = (
+            pd.Series(self.feature_importances_, index=names)
+            .groupby(
+                [feature_group(n) if feature_group(n) in GROUPS else "other" for n in names],
+                sort=False,
+            )
+            .sum()
+        )
+        self.group_importances_ = groups.sort_values(ascending=False)
+
+    # ------------------------------------------------------------------ prediction
+    def _matrix(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return self._features(X, fit=False).to_numpy(dtype=np.float32)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Raw log-odds of "fake" from the trees (before calibration).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,)
+        """
+        return self.model_.predict(self._matrix(X), output_margin=True).astype(float)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities ``[P(real), P(fake)]`` per sample (calibrated when configured).
+
+        Samples whose features failed entirely get NaN.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, 2)
+        """
+        M = self._matrix(X)
+        p = self._proba_from_matrix(M)
+        p[np.isnan(M).all(axis=1)] = np.nan
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels (0 real, 1 fake) at ``threshold``; -1 where no features could be computed."""
+        p = self.predict_proba(X)[:, 1]
+        out = (p >= self.threshold).astype(int)
+        out[np.isnan(p)] = -1
+        return out
+
+    def set_threshold_for_fpr(self, X: Any, y: Any, fpr: float = 0.05) -> DeepfakeDetector:
+        """Set ``threshold`` so that at most ``fpr`` of the real images in (X, y) are flagged.
+
+        Returns
+        -------
+        self
+        """
+        if not 0.0 <= fpr < 1.0:
+            raise ValueError("fpr must be in [0, 1)")
+        p = self.predict_proba(X)[:, 1]
+        y = np.asarray(y).astype(int)
+        real = np.sort(p[(y == 0) & np.isfinite(p)])
+        if real.size == 0:
+            raise ValueError("set_threshold_for_fpr needs real (label 0) samples")
+        k = int(np.floor(fpr * real.size))  # number of reals allowed above the threshold
+        threshold = float(np.nextafter(real[real.size - k - 1], np.inf)) if k < real.size else 0.0
+        self.set_params(threshold=min(1.0, threshold))
+        return self
+
+    def explain(self, X: Any, top: int = 3) -> pd.DataFrame:
+        """Per-image contributions (exact TreeSHAP, in log-odds) summed per feature group.
+
+        Parameters
+        ----------
+        X : paths, dataset DataFrame or feature DataFrame
+        top : int, default=3
+            Number of most influential features listed per image.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``proba``, ``margin``, ``contrib_<group>`` for each group, ``contrib_bias`` and
+            ``top_features`` (a list of ``(feature, contribution)`` by absolute size). The
+            contributions of a row sum to its margin. ``df.attrs["contributions"]`` holds the
+            full per-feature matrix.
+        """
+        import xgboost as xgb
+
+        M = self._matrix(X)
+        contrib = self.model_.get_booster().predict(
+            xgb.DMatrix(M), pred_contribs=True, validate_features=False
+        )
+        names = list(self.feature_names_in_)
+        full = pd.DataFrame(contrib[:, :-1], columns=names)
+        out = pd.DataFrame({"margin": contrib.sum(axis=1)})
+        out["proba"] = self._proba_from_matrix(M)
+        groups = [feature_group(n) if feature_group(n) in GROUPS else "other" for n in names]
+        for group in dict.fromkeys(groups):
+            cols = [n for n, g in zip(names, groups) if g == group]
+            out[f"contrib_{group}"] = full[cols].sum(axis=1)
+        out["contrib_bias"] = contrib[:, -1]
+        order = np.argsort(-np.abs(contrib[:, :-1]), axis=1)[:, :top]
+        out["top_features"] = [
+            [(names[j], float(contrib[i, j])) for j in order[i]] for i in range(len(M))
+        ]
+        out.attrs["contributions"] = full
+        return out
+
+    def _proba_from_matrix(self, M: np.ndarray) -> np.ndarray:
+        p = self.model_.predict_proba(M)[:, 1].astype(float)
+        return self.calibrator_(p) if self.calibrator_ is not None else p
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    # ------------------------------------------------------------------ persistence
+    def _card(self) -> dict[str, Any]:
+        import sklearn
+        import xgboost
+
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("features",)}
+        extractor = None
+        backbone = None
+        if self.features_ is not None:
+            extractor = _extractor_to_json(self.features_)
+            backbone = extractor.get("backbone_sha256")
+        return {
+            "format": CARD_FORMAT,
+            "format_version": CARD_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model_file": MODEL_NAME,
+            "model_sha256": None,
+            "feature_names": list(self.feature_names_in_),
+            "groups": list(self._groups_tuple()),
+            "params": _json_safe(params),
+            "threshold": float(self.threshold),
+            "calibration": None if self.calibrator_ is None else self.calibrator_.to_json(),
+            "scale_pos_weight": self.scale_pos_weight_,
+            "best_iteration": self.best_iteration_,
+            "extractor": extractor,
+            "backbone_sha256": backbone,
+            "training": _json_safe(self.training_summary_),
+            "leakage_warnings": list(self.leakage_warnings_),
+            "versions": {
+                "deepfeat": __version__,
+                "xgboost": xgboost.__version__,
+                "scikit-learn": sklearn.__version__,
+                "numpy": np.__version__,
+            },
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory (or a ``.zip``): ``model.ubj`` (XGBoost UBJSON) + ``card.json``.
+
+        Nothing is pickled. The card records the feature names, groups, extractor settings,
+        backbone sha256, threshold, calibration map, package versions and a training summary.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        check_is_fitted(self, "model_")
+        path = Path(path)
+        raw = bytes(self.model_.get_booster().save_raw(raw_format="ubj"))
+        card = self._card()
+        card["model_sha256"] = hashlib.sha256(raw).hexdigest()
+        card_bytes = json.dumps(card, indent=2, sort_keys=True).encode()
+        if path.suffix.lower() == ".zip":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(CARD_NAME, card_bytes)
+                zf.writestr(MODEL_NAME, raw)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            unknown = sorted(
+                p.name for p in path.iterdir() if p.name not in (CARD_NAME, MODEL_NAME)
+            )
+            if unknown:
+                raise FileExistsError(
+                    f"{path} holds other files ({unknown[:3]}); choose an empty folder"
+                )
+            (path / MODEL_NAME).write_bytes(raw)
+            (path / CARD_NAME).write_bytes(card_bytes)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeepfakeDetector:
+        """Load a detector written by :meth:`save`, without unpickling anything.
+
+        Refuses folders or archives with unexpected files, a card of another format, a model
+        file whose sha256 differs from the card, and a card whose backbone hash differs from
+        the installed backbone.
+
+        Raises
+        ------
+        ModelFileError
+        """
+        path = Path(path)
+        files = _read_model_files(path)
+        try:
+            card = json.loads(files[CARD_NAME].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{path}: card.json is not valid JSON: {exc}") from exc
+        if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+            raise ModelFileError(f"{path}: not a deepfeat detector card")
+        if card.get("format_version") != CARD_VERSION:
+            raise ModelFileError(f"{path}: unsupported card version {card.get('format_version')!r}")
+        raw = files[MODEL_NAME]
+        if hashlib.sha256(raw).hexdigest() != card.get("model_sha256"):
+            raise ModelFileError(f"{path}: model.ubj does not match the sha256 in card.json")
+        names = card.get("feature_names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ModelFileError(f"{path}: card has no valid feature_names")
+        params = card.get("params") or {}
+        valid = cls().get_params(deep=False)
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ModelFileError(f"{path}: card has unknown parameters {unknown}")
+        det = cls(**{k: (tuple(v) if k == "groups" else v) for k, v in params.items()})
+        extractor = card.get("extractor")
+        det.features_ = None if extractor is None else _extractor_from_json(extractor, path)
+
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier()
+        try:
+            model.load_model(bytearray(raw))
+        except Exception as exc:  # xgboost raises its own error types
+            raise ModelFileError(f"{path}: model.ubj is not a valid XGBoost model: {exc}") from exc
+        det.model_ = model
+        det.feature_names_in_ = np.asarray(names, dtype=object)
+        det.n_features_in_ = len(names)
+        det.classes_ = np.array([0, 1])
+        det.scale_pos_weight_ = float(card.get("scale_pos_weight", 1.0))
+        det.best_iteration_ = int(card.get("best_iteration", 0))
+        cal = card.get("calibration")
+        det.calibrator_ = None if cal is None else _Calibrator.from_json(cal)
+        det.threshold = float(card.get("threshold", 0.5))
+        det.leakage_warnings_ = list(card.get("leakage_warnings", []))
+        det.training_summary_ = dict(card.get("training", {}))
+        det._set_importances()
+        return det
+
+
+def _clone(estimator: Any) -> Any:
+    from sklearn.base import clone
+
+    return clone(estimator)
+
+
+def _read_model_files(path: Path) -> dict[str, bytes]:
+    expected = {CARD_NAME, MODEL_NAME}
+    if path.is_dir():
+        present = {p.name for p in path.iterdir()}
+        unknown = sorted(present - expected)
+        if unknown:
+            raise ModelFileError(
+                f"{path}: unexpected files {unknown}; a model folder holds only card.json and "
+                "model.ubj (nothing is ever unpickled)"
+            )
+        missing = sorted(expected - present)
+        if missing:
+            raise ModelFileError(f"{path}: missing {missing}")
+        return {name: (path / name).read_bytes() for name in expected}
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            unknown = sorted(names - expected)
+            if unknown:
+                raise ModelFileError(f"{path}: unexpected archive members {unknown}")
+            missing = sorted(expected - names)
+            if missing:
+                raise ModelFileError(f"{path}: missing {missing}")
+            return {name: zf.read(name) for name in expected}
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {path}")
+    raise ModelFileError(f"{path}: not a model folder or zip archive")
+
+
+def _transformer_params(tr: Any) -> dict[str, Any]:
+    params = {}
+    for key, value in tr.get_params(deep=False).items():
+        try:
+            params[key] = _json_safe(value)
+        except TypeError:
+            logger.debug("parameter %s of %s not saved", key, type(tr).__name__)
+    return params
+
+
+def _extractor_to_json(extractor: ImageFeatures) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "groups": list(extractor.transformers_),
+        "params": {
+            k: _json_safe(v)
+            for k, v in extractor.get_params(deep=False).items()
+            if k in ("batch_size", "max_pixels", "crop_faces") and not hasattr(v, "get_params")
+        },
+        "transformers": {},
+        "backbone_sha256": None,
+    }
+    for group, tr in extractor.transformers_.items():
+        entry = {"class": type(tr).__name__, "params": _transformer_params(tr)}
+        if hasattr(tr, "state_to_json"):
+            entry["state"] = _json_safe(tr.state_to_json())
+        data["transformers"][group] = entry
+        if group == "cnn" and hasattr(tr, "model_sha256"):
+            data["backbone_sha256"] = tr.model_sha256()
+    return data
+
+
+def _extractor_from_json(data: dict[str, Any], path: Path) -> ImageFeatures:
+    import importlib
+
+    modules = {
+        "CNNEmbedder": ".features._cnn",
+        "FFTSpectrum": ".features._spectrum",
+        "MetadataFeatures": ".features._metadata",
+    }
+    transformers: dict[str, Any] = {}
+    for group, entry in (data.get("transformers") or {}).items():
+        module = modules.get(entry.get("class"))
+        if group not in GROUPS or module is None:
+            raise ModelFileError(
+                f"{path}: unknown extractor entry {group!r}: {entry.get('class')!r}"
+            )
+        cls = getattr(importlib.import_module(module, __package__), entry["class"])
+        params = dict(entry.get("params") or {})
+        valid = cls().get_params(deep=False)
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ModelFileError(f"{path}: unknown {cls.__name__} parameters {unknown}")
+        transformers[group] = cls(
+            **{
+                k: (tuple(v) if isinstance(v, list) and isinstance(valid[k], tuple) else v)
+                for k, v in params.items()
+            }
+        )
+        if "state" in entry and hasattr(transformers[group], "state_from_json"):
+            transformers[group].state_from_json(entry["state"])
+    extractor = ImageFeatures(
+        groups=tuple(data.get("groups") or transformers),
+        **{g: transformers.get(g) for g in GROUPS},
+        **(data.get("params") or {}),
+    )
+    extractor.fit()
+    cnn = extractor.transformers_.get("cnn")
+    expected = data.get("backbone_sha256")
+    if cnn is not None and expected is not None and hasattr(cnn, "model_sha256"):
+        installed = cnn.model_sha256()
+        if installed != expected:
+            raise ModelFileError(
+                f"{path}: the model was trained with backbone sha256 {expected[:12]}…, but the "
+                f"installed backbone is {installed[:12]}…; retrain or install the matching version"
+            )
+    return extractor

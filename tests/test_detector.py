@@ -1,0 +1,266 @@
+"""DeepfakeDetector: training, prediction, explanations, save/load safety, sklearn integration."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from deepfeat import DeepfakeDetector, ImageFeatures, evaluate, grouped_splits, load_dataset
+from deepfeat.detector import ModelFileError
+from deepfeat.evaluation import metrics_from_scores
+
+
+@pytest.fixture(scope="module")
+def demo_features(demo_dir):
+    df = load_dataset(demo_dir)
+    feats = ImageFeatures(groups=("fft",)).set_output(transform="pandas")
+    X = feats.fit_transform(df)
+    return df, X
+
+
+def _fast(**kw):
+    params = {"n_estimators": 60, "audit": False, "random_state": 0}
+    params.update(kw)
+    return DeepfakeDetector(**params)
+
+
+def _table(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.75).astype(int)
+    groups = np.repeat(np.arange(n // 3), 3)[:n]
+    X = pd.DataFrame(
+        {
+            "cnn_0000": y + rng.normal(0, 0.8, n),
+            "cnn_0001": rng.normal(size=n),
+            "fft_000": y * 0.5 + rng.normal(0, 1, n),
+            "meta_x": rng.normal(size=n),
+        }
+    )
+    return X, y, groups
+
+
+def test_fft_alone_detects_demo_upsampling_on_held_out_groups(demo_features):
+    df, X = demo_features
+    y, groups = df["label"].to_numpy(), df["group"].to_numpy()
+    train, test = next(grouped_splits(y, groups, n_splits=3))
+    assert not set(groups[train]) & set(groups[test])
+    det = _fast().fit(X.iloc[train], y[train], groups=groups[train])
+    m = evaluate(det, X.iloc[test], y[test])
+    assert m["roc_auc"] > 0.9
+    assert m["balanced_accuracy"] > 0.8
+    constant = metrics_from_scores(y[test], np.full(len(test), 0.8))
+    assert m["roc_auc"] > constant["roc_auc"] + 0.4
+    assert m["balanced_accuracy"] > constant["balanced_accuracy"] + 0.3
+
+
+def test_fit_from_paths_dataset_and_features_agree(demo_dir):
+    df = load_dataset(demo_dir)
+    by_df = _fast(groups=("fft",)).fit(df)
+    by_paths = _fast(groups=("fft",)).fit(list(df["path"]), df["label"], groups=df["group"])
+    np.testing.assert_allclose(
+        by_df.predict_proba(df)[:, 1], by_paths.predict_proba(df["path"])[:, 1], rtol=1e-6
+    )
+    assert list(by_df.feature_names_in_[:2]) == ["fft_000", "fft_001"]
+
+
+def test_scale_pos_weight_is_class_ratio():
+    X, y, g = _table()
+    det = _fast().fit(X, y, groups=g)
+    assert det.scale_pos_weight_ == pytest.approx((y == 0).sum() / (y == 1).sum())
+    assert det.model_.get_params()["scale_pos_weight"] == pytest.approx(det.scale_pos_weight_)
+    assert _fast(scale_pos_weight=1.0).fit(X, y, groups=g).scale_pos_weight_ == 1.0
+
+
+def test_predict_shapes_threshold_and_decision(demo_features):
+    df, X = demo_features
+    det = _fast().fit(X, df.label, groups=df.group)
+    proba = det.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    margin = det.decision_function(X)
+    assert np.all(np.diff(proba[np.argsort(margin), 1]) >= -1e-9)
+    assert set(det.predict(X)) <= {0, 1}
+    det.set_threshold_for_fpr(X, df.label, fpr=0.0)
+    real_scores = proba[df.label.to_numpy() == 0, 1]
+    assert det.threshold > real_scores.max()
+    assert (det.predict(X)[df.label.to_numpy() == 0] == 0).all()
+
+
+@pytest.mark.parametrize("kind", ["isotonic", "sigmoid"])
+def test_calibration(kind):
+    X, y, g = _table(600)
+    det = _fast(calibration=kind).fit(X, y, groups=g)
+    assert det.calibrator_ is not None
+    p = det.predict_proba(X)[:, 1]
+    assert np.all((p >= 0) & (p <= 1))
+    margin = det.decision_function(X)
+    order = np.argsort(margin)
+    assert np.all(np.diff(p[order]) >= -1e-9)  # calibration is monotone
+
+
+def test_importances_and_explanations():
+    X, y, g = _table()
+    det = _fast().fit(X, y, groups=g)
+    assert det.feature_importances_.shape == (4,)
+    assert det.feature_importances_.sum() == pytest.approx(1.0)
+    assert det.feature_importances_.argmax() == 0  # cnn_0000 carries the signal
+    assert set(det.group_importances_.index) == {"cnn", "fft", "meta"}
+    assert det.group_importances_.sum() == pytest.approx(1.0)
+    ex = det.explain(X.iloc[:5], top=2)
+    parts = ex[["contrib_cnn", "contrib_fft", "contrib_meta", "contrib_bias"]].sum(axis=1)
+    np.testing.assert_allclose(parts, ex["margin"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ex["margin"], det.decision_function(X.iloc[:5]), atol=1e-4)
+    assert len(ex["top_features"][0]) == 2
+    assert ex.attrs["contributions"].shape == (5, 4)
+
+
+def test_leakage_audit_surfaces_warnings():
+    X, y, g = _table()
+    X["meta_container_width"] = np.where(y == 1, 256.0, 224.0)
+    det = _fast(audit=True).fit(X, y, groups=g)
+    assert any("meta_container_width" in w for w in det.leakage_warnings_)
+
+
+# ------------------------------------------------------------------ save / load
+
+
+@pytest.mark.parametrize("suffix", ["", ".zip"])
+def test_save_load_round_trip(tmp_path, demo_dir, suffix):
+    df = load_dataset(demo_dir)
+    det = _fast(groups=("fft",), calibration="isotonic").fit(df)
+    path = det.save(tmp_path / f"model{suffix}")
+    loaded = DeepfakeDetector.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(df), det.predict_proba(df))
+    assert list(loaded.feature_names_in_) == list(det.feature_names_in_)
+    assert loaded.threshold == det.threshold
+    card = json.loads(
+        (path / "card.json").read_text()
+        if path.is_dir()
+        else zipfile.ZipFile(path).read("card.json")
+    )
+    assert card["training"]["n_samples"] == len(df)
+    assert card["versions"]["deepfeat"]
+
+
+def test_load_refuses_planted_pickle(tmp_path):
+    X, y, g = _table()
+    path = _fast().fit(X, y, groups=g).save(tmp_path / "m")
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (marker.write_text, ("executed",))
+
+    (path / "extra.pkl").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ModelFileError, match="unexpected files"):
+        DeepfakeDetector.load(path)
+    assert not marker.exists()
+    # the same pickle in place of the model file
+    (path / "extra.pkl").unlink()
+    (path / "model.ubj").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ModelFileError, match="sha256"):
+        DeepfakeDetector.load(path)
+    assert not marker.exists()
+
+
+def test_load_refuses_tampered_card(tmp_path):
+    X, y, g = _table()
+    good = _fast().fit(X, y, groups=g).save(tmp_path / "m")
+    cases = {
+        "detector card": lambda c: c.update(format="something-else"),
+        "unknown parameters": lambda c: c["params"].update(__reduce__="os.system"),
+        "feature_names": lambda c: c.update(feature_names="cnn_0000"),
+        "calibration": lambda c: c.update(calibration={"kind": "pickle"}),
+    }
+    for words, change in cases.items():
+        bad = tmp_path / f"bad_{len(words)}_{words[:4]}"
+        shutil.copytree(good, bad)
+        card = json.loads((bad / "card.json").read_text())
+        change(card)
+        (bad / "card.json").write_text(json.dumps(card))
+        with pytest.raises(ModelFileError, match=words):
+            DeepfakeDetector.load(bad)
+    (good / "card.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="JSON"):
+        DeepfakeDetector.load(good)
+
+
+def test_load_refuses_backbone_mismatch(tmp_path, demo_dir, monkeypatch):
+    pytest.importorskip("deepfeat.features._cnn")
+    df = load_dataset(demo_dir).iloc[:30]
+    det = _fast(groups=("cnn",), n_estimators=5, early_stopping_rounds=None).fit(df)
+    path = det.save(tmp_path / "m")
+    card = json.loads((path / "card.json").read_text())
+    assert card["backbone_sha256"]
+    card["extractor"]["backbone_sha256"] = "0" * 64
+    (path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFileError, match="backbone"):
+        DeepfakeDetector.load(path)
+
+
+def test_load_missing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        DeepfakeDetector.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFileError, match="missing"):
+        DeepfakeDetector.load(tmp_path / "empty")
+
+
+# ------------------------------------------------------------------ estimator contract
+
+
+def test_common_estimator_contract():
+    X, y, g = _table()
+    det = _fast()
+    assert clone(det).get_params() == det.get_params()
+    det.set_params(max_depth=3)
+    assert det.max_depth == 3
+    with pytest.raises(NotFittedError):
+        det.predict(X)
+    det.fit(X, y, groups=g)
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.predict_proba(X), det.predict_proba(X))
+    twin = _fast(max_depth=3).fit(X, y, groups=g)
+    np.testing.assert_array_equal(twin.predict_proba(X), det.predict_proba(X))
+    assert list(det.feature_names_in_) == list(X.columns)
+    assert list(clone(det).get_params()) == list(det.get_params())
+    assert not hasattr(clone(det), "model_")
+
+
+def test_bad_inputs_are_clear():
+    X, y, g = _table()
+    with pytest.raises(ValueError, match="0 \\(real\\) and 1 \\(fake\\)"):
+        _fast().fit(X, y + 1)
+    with pytest.raises(ValueError, match="single class"):
+        _fast().fit(X, np.ones(len(y), int))
+    with pytest.raises(ValueError, match="calibration"):
+        _fast(calibration="platt").fit(X, y)
+    det = _fast().fit(X, y, groups=g)
+    with pytest.raises(ValueError, match="lacks"):
+        det.predict_proba(X.drop(columns="cnn_0000"))
+
+
+def test_pipeline_and_grid_search_with_groups():
+    X, y, g = _table()
+    pipe = make_pipeline(FunctionTransformer(lambda d: d, feature_names_out="one-to-one"), _fast())
+    pipe.fit(X, y)
+    assert pipe.predict_proba(X).shape == (len(X), 2)
+    search = GridSearchCV(
+        _fast(early_stopping_rounds=None, n_estimators=20),
+        {"max_depth": [2, 3]},
+        cv=GroupKFold(n_splits=3),
+        scoring="roc_auc",
+    )
+    search.fit(X, y, groups=g)
+    assert search.best_score_ > 0.7
