@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
-from .evaluation import grouped_splits, leakage_report
+from .evaluation import grouped_splits, leakage_report, metrics_from_scores
 from .features._combined import GROUPS, ImageFeatures, feature_group
 
 logger = logging.getLogger(__name__)
@@ -170,6 +170,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     group_importances_ : pandas.Series
         Gain share per feature group.
     leakage_warnings_ : list of str
+    validation_metrics_ : dict
+        Metrics of the early-stopped model on the held-out grouped fold (empty without a
+        hold-out). That fold also chose the number of trees, so they are slightly optimistic.
     training_summary_ : dict
 
     Examples
@@ -281,7 +284,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                 cols = [c for c in cols if feature_group(c) in wanted]
                 if not cols:
                     raise ValueError(f"no feature columns for groups {wanted}")
-                self.features_ = None
+                self.features_ = self._prefitted_extractor(cols)
                 return X[cols].astype(np.float32)
             missing = [c for c in self.feature_names_in_ if c not in X.columns]
             if missing:
@@ -298,7 +301,23 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                     f"X has {X.shape[1]} features, but the detector expects {self.n_features_in_}"
                 )
             return pd.DataFrame(np.asarray(X, dtype=np.float32), columns=names)
-        return self._extract(X, fit, y)
+        table = self._extract(X, fit, y)
+        if fit:
+            wanted = self._groups_tuple()
+            return table[[c for c in table.columns if feature_group(c) in wanted]]
+        return table[list(self.feature_names_in_)]
+
+    def _prefitted_extractor(self, columns: list[str]) -> ImageFeatures | None:
+        """A fitted ``features`` extractor that made these columns, kept for image input."""
+        extractor = self.features
+        if extractor is None or not hasattr(extractor, "transformers_"):
+            return None
+        names = set(extractor.get_feature_names_out())
+        if not set(columns) <= names:
+            raise ValueError("the feature table has columns the given extractor does not make")
+        import copy
+
+        return copy.deepcopy(extractor)
 
     @staticmethod
     def _labels_groups(X: Any, y: Any, groups: Any) -> tuple[Any, Any]:
@@ -403,6 +422,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         if needs_holdout and holdout is None:
             logger.warning("too few groups for a validation split: no early stopping/calibration")
 
+        self.validation_metrics_ = {}
         if holdout is None:
             model = self._xgb(self.n_estimators, None).fit(Xv, yv, verbose=False)
             self.best_iteration_ = self.n_estimators
@@ -418,9 +438,14 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             best = getattr(model, "best_iteration", None)
             self.best_iteration_ = int(best) + 1 if best is not None else self.n_estimators
             self.calibrator_ = None
+            raw = model.predict_proba(Xv[val_idx])[:, 1]
             if self.calibration is not None:
-                raw = model.predict_proba(Xv[val_idx])[:, 1]
                 self.calibrator_ = _Calibrator.fit(self.calibration, raw, yv[val_idx])
+            self.validation_metrics_ = metrics_from_scores(
+                yv[val_idx],
+                raw if self.calibrator_ is None else self.calibrator_(raw),
+                self.threshold,
+            )
             if self.refit:
                 model = self._xgb(self.best_iteration_, None).fit(Xv, yv, verbose=False)
         self.model_ = model
