@@ -53,6 +53,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .features._cache import extract_table
     from .features._combined import ImageFeatures
 
+    if args.n_images < 40:
+        raise UserError("the demo needs --n-images of at least 40 (for grouped folds)")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="deepfeat-demo-"))
     t0 = time.perf_counter()
     root = make_demo_dataset(out / "data", n_images=args.n_images, random_state=args.seed)
@@ -258,6 +260,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     fails.to_csv(errors, index=False)
     print(f"wrote {out} ({len(table)} rows, {feats.shape[1]} features); failures: {errors}")
     print(_summary_line(len(data), fails, int(failed.sum()), seconds))
+    print(
+        f"{feats.attrs.get('n_extracted', len(data))} extracted, "
+        f"{feats.attrs.get('n_cached', 0)} reused from cache"
+    )
     return EXIT_NOTHING_USABLE if len(table) == 0 else EXIT_OK
 
 
@@ -336,6 +342,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             det.validation_metrics_,
             "grouped validation fold (also used for early stopping, so slightly optimistic):",
         )
+    else:
+        print("no grouped validation fold: too few samples per class (see the log)")
     print(
         "gain share per group: "
         + ", ".join(f"{g} {v:.1%}" for g, v in det.group_importances_.items())
@@ -374,11 +382,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     det = _load_model(args.model)
     data = _prediction_input(det, args.inputs)
-    ex = det.explain(data, top=args.top)
+    feats = det.extract(data)  # extracted once, then explained
     fails = det.extraction_failures_
-    proba = ex["proba"].to_numpy()
-    failed = np.isnan(det._features(data, fit=False).to_numpy()).all(axis=1)
-    proba[failed] = np.nan
+    ex = det.explain(feats, top=args.top)
+    failed = feats.isna().all(axis=1).to_numpy()
+    proba = np.where(failed, np.nan, ex["proba"].to_numpy(dtype=float))
     label = np.where(failed, "", np.where(proba >= det.threshold, "fake", "real"))
     out = data[["path"]].copy()
     out["probability_fake"] = proba

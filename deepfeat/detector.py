@@ -28,6 +28,10 @@ CARD_NAME = "card.json"
 MODEL_NAME = "model.ubj"
 CARD_FORMAT = "deepfeat-detector"
 CARD_VERSION = 1
+#: Below this many samples of the rarer class in the validation fold, early stopping and
+#: calibration are skipped (their estimates would be noise) and FALLBACK_TREES are trained.
+MIN_VALIDATION_PER_CLASS = 5
+FALLBACK_TREES = 200
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -417,15 +421,24 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             train_idx, val_idx = next(
                 grouped_splits(yv, gv, n_splits=n_splits, random_state=self.random_state)
             )
-            if len(np.unique(yv[val_idx])) == 2 and len(np.unique(yv[train_idx])) == 2:
+            minority = np.bincount(yv[val_idx], minlength=2).min()
+            if minority >= MIN_VALIDATION_PER_CLASS and len(np.unique(yv[train_idx])) == 2:
                 holdout = (train_idx, val_idx)
         if needs_holdout and holdout is None:
-            logger.warning("too few groups for a validation split: no early stopping/calibration")
+            logger.warning(
+                "too few samples for a grouped validation fold (fewer than %d per class): "
+                "no early stopping or calibration; training %d trees",
+                MIN_VALIDATION_PER_CLASS,
+                min(self.n_estimators, FALLBACK_TREES),
+            )
 
         self.validation_metrics_ = {}
         if holdout is None:
-            model = self._xgb(self.n_estimators, None).fit(Xv, yv, verbose=False)
-            self.best_iteration_ = self.n_estimators
+            n_trees = self.n_estimators
+            if needs_holdout:
+                n_trees = min(self.n_estimators, FALLBACK_TREES)
+            model = self._xgb(n_trees, None).fit(Xv, yv, verbose=False)
+            self.best_iteration_ = n_trees
             self.calibrator_ = None
         else:
             train_idx, val_idx = holdout
@@ -498,6 +511,19 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     def _matrix(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         return self._features(X, fit=False).to_numpy(dtype=np.float32)
+
+    def extract(self, X: Any) -> pd.DataFrame:
+        """The feature table the detector would score for ``X`` (training columns, in order).
+
+        Useful to extract once and then call several methods on the table; extraction
+        failures are in ``extraction_failures_``.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        check_is_fitted(self, "model_")
+        return self._features(X, fit=False)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Raw log-odds of "fake" from the trees (before calibration).

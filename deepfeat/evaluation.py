@@ -365,10 +365,10 @@ def _group_auc(block: pd.DataFrame, y: np.ndarray, groups: Any) -> float:
     from sklearn.preprocessing import StandardScaler
 
     values = block.to_numpy(dtype=float)
-    keep = np.isfinite(values).any(axis=0) & (np.nanstd(values, axis=0) > 0)
-    if not keep.any():
+    values = values[:, np.isfinite(values).sum(axis=0) > 1]
+    values = values[:, np.nanstd(values, axis=0) > 0]
+    if not values.shape[1]:
         return 0.5
-    values = values[:, keep]
     g = _as_groups(groups, len(y))
     n_splits = min(3, len(np.unique(g)), int(np.bincount(y).min()))
     if n_splits < 2:

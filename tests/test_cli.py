@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,9 +31,11 @@ def test_unknown_command_is_usage_error(capsys):
 
 
 def test_demo_runs(tmp_path, capsys):
-    assert main(["demo", "--n-images", "12", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--n-images", "40", "--out", str(tmp_path), "--groups", "fft,meta"]) == 0
     out = capsys.readouterr().out
-    assert "real" in out and "fake" in out and "total" in out
+    assert "held-out metrics" in out and "roc_auc" in out and "ablation" in out
+    assert (tmp_path / "model" / "card.json").is_file()
+    assert main(["demo", "--n-images", "12"]) == 1
 
 
 def test_console_script_entry_point():
@@ -41,3 +44,159 @@ def test_console_script_entry_point():
     )
     assert result.returncode == 0
     assert result.stdout.startswith("deepfeat ")
+
+
+# ------------------------------------------------------------------ extract / train / predict
+
+
+def _bad_folder(tmp_path, demo_dir):
+    """A labelled manifest whose rows include broken files."""
+    import pandas as pd
+
+    from deepfeat import load_dataset
+
+    df = load_dataset(demo_dir).iloc[:24].copy()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.jpg").write_bytes(b"")
+    (bad / "text.png").write_bytes(b"hello, not an image")
+    (bad / "trunc.jpg").write_bytes(Path(df["path"].iloc[0]).read_bytes()[:300])
+    extra = pd.DataFrame(
+        {
+            "path": [str(bad / n) for n in ("empty.jpg", "text.png", "trunc.jpg")],
+            "label": [1, 0, 1],
+            "group": ["b1", "b2", "b3"],
+        }
+    )
+    table = pd.concat([df[["path", "label", "group"]], extra], ignore_index=True)
+    manifest = tmp_path / "manifest.csv"
+    table.to_csv(manifest, index=False)
+    return manifest, table
+
+
+def test_extract_accounts_for_every_input(tmp_path, demo_dir, capsys):
+    import pandas as pd
+
+    manifest, table = _bad_folder(tmp_path, demo_dir)
+    out = tmp_path / "feats.parquet"
+    code = main(["extract", str(manifest), "--out", str(out), "--groups", "fft,meta", "-q"])
+    assert code == 0
+    feats = pd.read_parquet(out)
+    errors = pd.read_csv(tmp_path / "errors.csv")
+    assert set(feats["path"]) | set(errors["path"]) == set(table["path"])
+    assert not set(feats["path"]) & set(errors["path"])
+    assert len(errors) == 3 and set(errors["stage"]) == {"load"}
+    assert {"label", "group"} <= set(feats.columns)
+    assert any(c.startswith("meta_") for c in feats.columns)
+    summary = capsys.readouterr().out
+    assert "24 ok, 3 failed of 27" in summary and "img/s" in summary
+
+
+def test_extract_nothing_usable_exit_code(tmp_path):
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"junk")
+    code = main(["extract", str(folder), "--out", str(tmp_path / "f.parquet"), "--groups", "fft"])
+    assert code == 3
+
+
+def test_user_errors_are_one_line_exit_1(tmp_path, capsys):
+    assert main(["extract", str(tmp_path / "nope"), "--out", str(tmp_path / "x.parquet")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0]
+    assert main(["predict", str(tmp_path), str(tmp_path)]) == 1
+
+
+def test_train_predict_evaluate_ablation(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from deepfeat import load_dataset, make_demo_dataset
+
+    demo_dir = make_demo_dataset(tmp_path / "demo", n_images=150, random_state=1)
+
+    feats = tmp_path / "feats.parquet"
+    assert main(["extract", str(demo_dir), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
+    model = tmp_path / "model"
+    assert main(["train", str(feats), "--out", str(model), "--calibration", "isotonic"]) == 0
+    out = capsys.readouterr().out
+    assert "roc_auc" in out and "saved" in out
+
+    df = load_dataset(demo_dir)
+    one = df["path"].iloc[0]
+    assert main(["predict", str(model), one]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["path"] == one and 0.0 <= row["probability_fake"] <= 1.0
+    assert row["label"] in ("real", "fake") and row["top_reasons"]
+
+    preds = tmp_path / "preds.csv"
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(demo_dir / "real"),
+                str(demo_dir / "fake"),
+                "--out",
+                str(preds),
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(preds)
+    assert len(table) == len(df)
+    assert {"path", "probability_fake", "label", "top_reasons", "contrib_fft"} <= set(table.columns)
+
+    metrics = tmp_path / "m.json"
+    assert main(["evaluate", str(model), str(demo_dir), "--out", str(metrics)]) == 0
+    assert json.loads(metrics.read_text())["roc_auc"] > 0.9
+    assert main(["ablation", str(feats), "--cv", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "fft+meta" in out
+
+
+@pytest.mark.slow
+def test_killed_extraction_resumes_to_identical_output(tmp_path, demo_dir):
+    """SIGKILL a real extraction subprocess mid-run; the restart equals an uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    import pandas as pd
+
+    args = ["--groups", "cnn,fft,meta", "--chunk-size", "6", "--batch-size", "6", "-q"]
+    ref = tmp_path / "ref.parquet"
+    assert main(["extract", str(demo_dir), "--out", str(ref), "--no-cache", *args]) == 0
+
+    out = tmp_path / "run" / "feats.parquet"
+    cache = tmp_path / "cache"
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepfeat.cli",
+        "extract",
+        str(demo_dir),
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        *args,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len(list(cache.rglob("chunk-*.parquet"))) >= 2:
+            break
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    done = len(list(cache.rglob("chunk-*.parquet")))
+    n_chunks = -(-60 // 6)
+    assert 0 < done < n_chunks, "the kill did not land mid-run"
+    assert not out.exists()
+
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"{done * 6} reused from cache" in result.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))

@@ -32,7 +32,7 @@ def _data(n=200, seed=0):
 
 
 def test_grouped_splits_never_share_a_group():
-    X, y, groups = _data()
+    _X, y, groups = _data()
     seen = []
     for train, test in grouped_splits(y, groups, n_splits=5):
         assert not set(groups[train]) & set(groups[test])

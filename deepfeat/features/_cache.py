@@ -271,5 +271,7 @@ def extract_table(
             for col in side.columns:
                 out[:, names.index(col)] = side[col].to_numpy(dtype=np.float32)
     features = pd.DataFrame(out, columns=names)
+    features.attrs["n_extracted"] = n_new
+    features.attrs["n_cached"] = n - n_new - len(unreadable)
     fails = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
     return features, fails

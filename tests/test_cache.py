@@ -1,0 +1,93 @@
+"""Feature cache: reuse, invalidation on settings change, atomic chunks, failures cached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from deepfeat import ImageFeatures, load_dataset
+from deepfeat.features._cache import FeatureCache, extract_table, settings_digest
+
+
+def _fft(**kw):
+    return ImageFeatures(groups=("fft",), **kw).fit()
+
+
+def test_cache_reuses_rows_and_matches_fresh_extraction(demo_dir, tmp_path):
+    df = load_dataset(demo_dir)
+    ext = _fft()
+    fresh, _ = extract_table(df, ext)
+    first, _ = extract_table(df.iloc[:25], ext, cache_dir=tmp_path, chunk_size=10)
+    assert first.attrs["n_extracted"] == 25
+    second, _ = extract_table(df, ext, cache_dir=tmp_path, chunk_size=10)
+    assert second.attrs["n_extracted"] == len(df) - 25
+    assert second.attrs["n_cached"] == 25
+    np.testing.assert_array_equal(second.to_numpy(), fresh.to_numpy())
+    third, _ = extract_table(df, ext, cache_dir=tmp_path, chunk_size=10)
+    assert third.attrs["n_extracted"] == 0
+    np.testing.assert_array_equal(third.to_numpy(), fresh.to_numpy())
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_changing_a_setting_never_reuses_rows(demo_dir, tmp_path):
+    df = load_dataset(demo_dir).iloc[:12]
+    from deepfeat import FFTSpectrum
+
+    a = _fft()
+    b = ImageFeatures(groups=("fft",), fft=FFTSpectrum(n_bins=32)).fit()
+    assert settings_digest(a) != settings_digest(b)
+    extract_table(df, a, cache_dir=tmp_path)
+    res, _ = extract_table(df, b, cache_dir=tmp_path)
+    assert res.attrs["n_extracted"] == 12
+    assert res.shape[1] == len(b.get_feature_names_out())
+    # batch size and workers do not change values, so they share a cache
+    assert settings_digest(a) == settings_digest(ImageFeatures(groups=("fft",), batch_size=7).fit())
+
+
+def test_same_content_different_path_is_a_cache_hit(tmp_path, demo_dir):
+    df = load_dataset(demo_dir).iloc[:3]
+    copies = []
+    for i, p in enumerate(df["path"]):
+        target = tmp_path / "copies" / f"c{i}.jpg"
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(Path(p).read_bytes())
+        copies.append(str(target))
+    ext = _fft()
+    extract_table(list(df["path"]), ext, cache_dir=tmp_path / "cache")
+    res, _ = extract_table(copies, ext, cache_dir=tmp_path / "cache")
+    assert res.attrs["n_extracted"] == 0
+
+
+def test_failures_are_cached_and_reported_again(tmp_path):
+    good = tmp_path / "good.png"
+    noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    missing = tmp_path / "missing.jpg"
+    ext = _fft()
+    feats, fails = extract_table([str(good), str(bad), str(missing)], ext, cache_dir=tmp_path / "c")
+    assert np.isfinite(feats.iloc[0]).sum() > 50
+    assert feats.iloc[1:].isna().all().all()
+    assert set(fails["path"]) == {str(bad), str(missing)}
+    again, fails2 = extract_table(
+        [str(good), str(bad), str(missing)], ext, cache_dir=tmp_path / "c"
+    )
+    assert again.attrs["n_extracted"] == 0
+    pd.testing.assert_frame_equal(
+        fails.sort_values("path").reset_index(drop=True),
+        fails2.sort_values("path").reset_index(drop=True),
+    )
+
+
+def test_damaged_chunk_is_ignored(tmp_path, demo_dir):
+    df = load_dataset(demo_dir).iloc[:5]
+    ext = _fft()
+    extract_table(df, ext, cache_dir=tmp_path)
+    cache = FeatureCache(tmp_path, settings_digest(ext))
+    (cache.folder / "chunk-00000000000000000000-broken.parquet").write_bytes(b"garbage")
+    res, _ = extract_table(df, ext, cache_dir=tmp_path)
+    assert res.attrs["n_extracted"] == 0
