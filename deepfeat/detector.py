@@ -163,7 +163,10 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     model_ : xgboost.XGBClassifier
     features_ : ImageFeatures or None
         The fitted extractor (``None`` when trained on a feature table).
+    columns_ : numpy.ndarray of str
+        The feature columns the model uses, in order.
     feature_names_in_ : numpy.ndarray of str
+        Same as ``columns_`` (absent for a numeric array without column names).
     n_features_in_ : int
     classes_ : numpy.ndarray, ``[0, 1]``
     scale_pos_weight_ : float
@@ -250,11 +253,19 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                 return "features"
             if "path" in X.columns:
                 return "dataset"
-            raise ValueError(
-                "DataFrame input needs feature columns (cnn_*, fft_*, meta_*) or a 'path' column"
-            )
-        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiub":
+            return "matrix"  # a plain numeric table
+        if isinstance(X, (str, Path, pd.Series)):
+            return "images"
+        if isinstance(X, np.ndarray) and X.size and isinstance(X.flat[0], (str, Path)):
+            return "images"
+        if hasattr(X, "toarray") or hasattr(X, "tocsr"):  # scipy sparse: validate_data refuses
             return "matrix"
+        if isinstance(X, np.ndarray) and X.dtype.kind in "fiubcO" and X.ndim != 4:
+            return "matrix"  # a numeric table (images go in a list)
+        if not isinstance(X, np.ndarray) and hasattr(X, "__array__"):
+            return "matrix"  # array-likes such as sklearn's _NotAnArray
+        if isinstance(X, (list, tuple)) and X and isinstance(X[0], (list, tuple)):
+            return "matrix"  # nested lists of numbers
         return "images"
 
     def _extract(self, X: Any, fit: bool, y: Any = None) -> pd.DataFrame:
@@ -290,26 +301,24 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                     raise ValueError(f"no feature columns for groups {wanted}")
                 self.features_ = self._prefitted_extractor(cols)
                 return X[cols].astype(np.float32)
-            missing = [c for c in self.feature_names_in_ if c not in X.columns]
+            missing = [c for c in self.columns_ if c not in X.columns]
             if missing:
                 raise ValueError(
                     f"feature table lacks {len(missing)} training columns (first: {missing[:3]})"
                 )
-            return X[list(self.feature_names_in_)].astype(np.float32)
+            return X[list(self.columns_)].astype(np.float32)
         if kind == "matrix":
-            names = [f"x{i}" for i in range(X.shape[1])]
+            from sklearn.utils.validation import validate_data
+
+            M = validate_data(self, X, reset=fit, dtype=np.float32, ensure_all_finite="allow-nan")
             if fit:
                 self.features_ = None
-            elif X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but the detector expects {self.n_features_in_}"
-                )
-            return pd.DataFrame(np.asarray(X, dtype=np.float32), columns=names)
+            return pd.DataFrame(M, columns=[f"x{i}" for i in range(M.shape[1])])
         table = self._extract(X, fit, y)
         if fit:
             wanted = self._groups_tuple()
             return table[[c for c in table.columns if feature_group(c) in wanted]]
-        return table[list(self.feature_names_in_)]
+        return table[list(self.columns_)]
 
     def _prefitted_extractor(self, columns: list[str]) -> ImageFeatures | None:
         """A fitted ``features`` extractor that made these columns, kept for image input."""
@@ -331,7 +340,10 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             if groups is None and "group" in X.columns:
                 groups = X["group"].to_numpy()
         if y is None:
-            raise ValueError("fit needs labels: pass y or a dataset DataFrame with 'label'")
+            raise ValueError(
+                "requires y to be passed, but the target y is None: pass labels or a dataset "
+                "DataFrame with a 'label' column"
+            )
         return y, groups
 
     def _xgb(self, n_estimators: int, early_stopping: int | None):
@@ -387,14 +399,28 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        from sklearn.utils import assert_all_finite
+        from sklearn.utils.multiclass import check_classification_targets, type_of_target
+        from sklearn.utils.validation import column_or_1d
+
         self._validate_params()
         y, groups = self._labels_groups(X, y, groups)
-        y = np.asarray(y)
-        if y.dtype.kind not in "biuf" or not set(np.unique(y)) <= {0, 1}:
-            raise ValueError(f"labels must be 0 (real) and 1 (fake), got {np.unique(y)[:5]}")
-        y = y.astype(int)
-        if len(np.unique(y)) < 2:
-            raise ValueError("training labels contain a single class; need real (0) and fake (1)")
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError("training labels contain one class only; need real (0) and fake (1)")
+        if len(classes) > 2:
+            raise ValueError(
+                f"Only binary classification is supported; the target is "
+                f"{type_of_target(y)} with classes {classes[:5]}"
+            )
+        if self._input_kind(X) != "matrix" and not set(classes.tolist()) <= {0, 1}:
+            raise ValueError(f"labels must be 0 (real) and 1 (fake), got {classes}")
+        y = (y == classes[1]).astype(int)  # 1 = fake (the larger label)
+        kind = self._input_kind(X)
         table = self._features(X, fit=True, y=y)
         if len(table) != len(y):
             raise ValueError(f"X has {len(table)} samples but y has {len(y)}")
@@ -406,9 +432,11 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             )
         Xv, yv, gv = table.to_numpy(dtype=np.float32)[usable], y[usable], g[usable]
 
-        self.feature_names_in_ = np.asarray(table.columns, dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.classes_ = np.array([0, 1])
+        self.columns_ = np.asarray(table.columns, dtype=object)
+        if kind != "matrix":  # validate_data sets these for numeric tables
+            self.feature_names_in_ = self.columns_
+            self.n_features_in_ = len(self.columns_)
+        self.classes_ = classes
         n_real, n_fake = int((yv == 0).sum()), int((yv == 1).sum())
         self.scale_pos_weight_ = (
             n_real / n_fake if self.scale_pos_weight == "auto" else float(self.scale_pos_weight)
@@ -490,7 +518,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     def _set_importances(self) -> None:
         booster = self.model_.get_booster()
         gain = booster.get_score(importance_type="total_gain")
-        names = list(self.feature_names_in_)
+        names = list(self.columns_)
         imp = np.zeros(len(names))
         for key, value in gain.items():
             idx = int(key[1:]) if key.startswith("f") and key[1:].isdigit() else names.index(key)
@@ -532,7 +560,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         -------
         numpy.ndarray of shape (n_samples,)
         """
-        return self.model_.predict(self._matrix(X), output_margin=True).astype(float)
+        M = self._matrix(X)
+        return self.model_.predict(M, output_margin=True).astype(float)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities ``[P(real), P(fake)]`` per sample (calibrated when configured).
@@ -552,6 +581,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         """Labels (0 real, 1 fake) at ``threshold``; -1 where no features could be computed."""
         p = self.predict_proba(X)[:, 1]
         out = (p >= self.threshold).astype(int)
+        if not np.array_equal(self.classes_, [0, 1]):
+            return self.classes_[out]
         out[np.isnan(p)] = -1
         return out
 
@@ -597,7 +628,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         contrib = self.model_.get_booster().predict(
             xgb.DMatrix(M), pred_contribs=True, validate_features=False
         )
-        names = list(self.feature_names_in_)
+        names = list(self.columns_)
         full = pd.DataFrame(contrib[:, :-1], columns=names)
         out = pd.DataFrame({"margin": contrib.sum(axis=1)})
         out["proba"] = self._proba_from_matrix(M)
@@ -641,7 +672,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model_file": MODEL_NAME,
             "model_sha256": None,
-            "feature_names": list(self.feature_names_in_),
+            "feature_names": list(self.columns_),
             "groups": list(self._groups_tuple()),
             "params": _json_safe(params),
             "threshold": float(self.threshold),
@@ -739,7 +770,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         except Exception as exc:  # xgboost raises its own error types
             raise ModelFileError(f"{path}: model.ubj is not a valid XGBoost model: {exc}") from exc
         det.model_ = model
-        det.feature_names_in_ = np.asarray(names, dtype=object)
+        det.columns_ = np.asarray(names, dtype=object)
+        det.feature_names_in_ = det.columns_
         det.n_features_in_ = len(names)
         det.classes_ = np.array([0, 1])
         det.scale_pos_weight_ = float(card.get("scale_pos_weight", 1.0))

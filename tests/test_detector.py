@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepfeat import DeepfakeDetector, ImageFeatures, evaluate, grouped_splits, load_dataset
 from deepfeat.detector import ModelFileError
@@ -242,7 +243,7 @@ def test_bad_inputs_are_clear():
     X, y, g = _table()
     with pytest.raises(ValueError, match="0 \\(real\\) and 1 \\(fake\\)"):
         _fast().fit(X, y + 1)
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="one class"):
         _fast().fit(X, np.ones(len(y), int))
     with pytest.raises(ValueError, match="calibration"):
         _fast(calibration="platt").fit(X, y)
@@ -264,3 +265,10 @@ def test_pipeline_and_grid_search_with_groups():
     )
     search.fit(X, y, groups=g)
     assert search.best_score_ > 0.7
+
+
+@pytest.mark.slow
+@parametrize_with_checks([DeepfakeDetector(n_estimators=10, audit=False)])
+def test_sklearn_checks_on_numeric_tables(estimator, check):
+    """On a plain numeric table the detector is an ordinary sklearn binary classifier."""
+    check(estimator)
