@@ -87,6 +87,76 @@ class _Calibrator:
         raise ModelFileError(f"card: unknown calibration kind {kind!r}")
 
 
+PROBE_COLUMN = "cnn_probe"
+
+
+class _LinearProbe:
+    """Standardised, L2-regularised logistic regression on the CNN block (a "linear probe").
+
+    Prediction is plain numpy (median-impute, standardise, dot product), so the fitted probe
+    is saved as numbers in the JSON card, never pickled.
+    """
+
+    def __init__(self, columns, median, mean, scale, coef, intercept) -> None:
+        self.columns = list(columns)
+        self.median = np.asarray(median, dtype=np.float64)
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = float(intercept)
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, columns: list[str], C: float) -> _LinearProbe:
+        from sklearn.linear_model import LogisticRegression
+
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(X)
+            counts = finite.sum(axis=0)
+            sums = np.where(finite, X, 0.0).sum(axis=0)
+            median = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)  # mean-impute
+        filled = np.where(finite, X, median)
+        mean = filled.mean(axis=0)
+        scale = filled.std(axis=0)
+        scale[scale == 0] = 1.0
+        lr = LogisticRegression(C=C, class_weight="balanced", max_iter=3000)
+        lr.fit((filled - mean) / scale, y)
+        return cls(columns, median, mean, scale, lr.coef_[0], lr.intercept_[0])
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        filled = np.where(np.isfinite(X), X, self.median)
+        return ((filled - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": self.columns,
+            "impute": self.median.tolist(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _LinearProbe:
+        try:
+            probe = cls(
+                data["columns"],
+                data["impute"],
+                data["mean"],
+                data["scale"],
+                data["coef"],
+                data["intercept"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"card: malformed linear probe: {exc}") from exc
+        n = len(probe.columns)
+        if not all(len(v) == n for v in (probe.median, probe.mean, probe.scale, probe.coef)):
+            raise ModelFileError("card: linear probe vectors do not match its columns")
+        return probe
+
+
 def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -145,6 +215,17 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     validation_fraction : float, default=0.2
         Share of groups held out for early stopping and calibration.
     calibration : {None, "isotonic", "sigmoid"}, default=None
+    linear_probe : bool, default=False
+        Stack a linear probe: a standardised logistic regression (``C=probe_C``, balanced
+        class weights) on the ``cnn_*`` block, whose grouped out-of-fold score becomes one
+        XGBoost input, ``cnn_probe``, next to the frequency and metadata columns. On a few
+        thousand images a regularised linear model uses 1000+ dense embedding columns better
+        than trees do; the out-of-fold scores keep the trees from trusting an overfitted
+        probe. At prediction the probe fitted on all training data is used.
+    probe_C : float, default=0.02
+        Inverse L2 strength of the probe (chosen by grouped CV in ``docs/benchmarks.md``).
+    probe_keep_columns : bool, default=False
+        Also give the raw ``cnn_*`` columns to XGBoost (default: only the probe score).
     refit : bool, default=True
         Retrain on all data after early stopping.
     threshold : float, default=0.5
@@ -172,8 +253,13 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     scale_pos_weight_ : float
     best_iteration_ : int
     calibrator_ : callable or None
+    model_columns_ : numpy.ndarray of str
+        The columns XGBoost sees: ``columns_``, or with ``linear_probe`` the non-CNN columns
+        plus ``cnn_probe``.
+    probe_ : object or None
+        The fitted linear probe (``linear_probe=True``).
     feature_importances_ : numpy.ndarray
-        Normalised total gain per feature (aligned with ``feature_names_in_``).
+        Normalised total gain per model column (aligned with ``model_columns_``).
     group_importances_ : pandas.Series
         Gain share per feature group.
     leakage_warnings_ : list of str
@@ -210,6 +296,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int | None = 40,
         validation_fraction: float = 0.2,
         calibration: str | None = None,
+        linear_probe: bool = False,
+        probe_C: float = 0.02,
+        probe_keep_columns: bool = False,
         refit: bool = True,
         threshold: float = 0.5,
         audit: bool = True,
@@ -232,6 +321,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.calibration = calibration
+        self.linear_probe = linear_probe
+        self.probe_C = probe_C
+        self.probe_keep_columns = probe_keep_columns
         self.refit = refit
         self.threshold = threshold
         self.audit = audit
@@ -437,6 +529,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             self.feature_names_in_ = self.columns_
             self.n_features_in_ = len(self.columns_)
         self.classes_ = classes
+        Xv = self._fit_probe(Xv, yv, gv)
         n_real, n_fake = int((yv == 0).sum()), int((yv == 1).sum())
         self.scale_pos_weight_ = (
             n_real / n_fake if self.scale_pos_weight == "auto" else float(self.scale_pos_weight)
@@ -515,10 +608,51 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         }
         return self
 
+    def _fit_probe(self, Xv: np.ndarray, yv: np.ndarray, gv: np.ndarray) -> np.ndarray:
+        """Fit the optional CNN linear probe; return the matrix XGBoost trains on."""
+        names = list(self.columns_)
+        cnn = [i for i, n in enumerate(names) if feature_group(n) == "cnn"]
+        self.probe_ = None
+        self.model_columns_ = np.asarray(names, dtype=object)
+        if not self.linear_probe or not cnn:
+            if self.linear_probe:
+                logger.info("linear_probe: no cnn_* columns, nothing to stack")
+            return Xv
+        cols = [names[i] for i in cnn]
+        block = Xv[:, cnn]
+        oof = np.full(len(yv), np.nan)
+        n_splits = int(min(5, len(np.unique(gv)), np.bincount(yv, minlength=2).min()))
+        if n_splits >= 2:
+            for train, test in grouped_splits(
+                yv, gv, n_splits=n_splits, random_state=self.random_state
+            ):
+                if len(np.unique(yv[train])) < 2:
+                    continue
+                fold = _LinearProbe.fit(block[train], yv[train], cols, self.probe_C)
+                oof[test] = fold.decision(block[test])
+        if np.isnan(oof).any():
+            logger.warning("linear probe: too few groups for out-of-fold scores; using in-sample")
+        self.probe_ = _LinearProbe.fit(block, yv, cols, self.probe_C)
+        missing = np.isnan(oof)
+        oof[missing] = self.probe_.decision(block[missing])
+        keep = [i for i in range(len(names)) if self.probe_keep_columns or i not in set(cnn)]
+        self.model_columns_ = np.asarray([names[i] for i in keep] + [PROBE_COLUMN], dtype=object)
+        return np.column_stack([Xv[:, keep], oof.astype(np.float32)])
+
+    def _model_matrix(self, M: np.ndarray) -> np.ndarray:
+        """Input feature matrix (``columns_``) → the matrix the trees score."""
+        if self.probe_ is None:
+            return M
+        names = list(self.columns_)
+        keep = [names.index(c) for c in self.model_columns_[:-1]]
+        probe_idx = [names.index(c) for c in self.probe_.columns]
+        score = self.probe_.decision(M[:, probe_idx]).astype(np.float32)
+        return np.column_stack([M[:, keep], score])
+
     def _set_importances(self) -> None:
         booster = self.model_.get_booster()
         gain = booster.get_score(importance_type="total_gain")
-        names = list(self.columns_)
+        names = list(self.model_columns_)
         imp = np.zeros(len(names))
         for key, value in gain.items():
             idx = int(key[1:]) if key.startswith("f") and key[1:].isdigit() else names.index(key)
@@ -536,9 +670,11 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         self.group_importances_ = groups.sort_values(ascending=False)
 
     # ------------------------------------------------------------------ prediction
-    def _matrix(self, X: Any) -> np.ndarray:
+    def _matrix(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(model matrix, rows without any feature) for ``X``."""
         check_is_fitted(self, "model_")
-        return self._features(X, fit=False).to_numpy(dtype=np.float32)
+        M = self._features(X, fit=False).to_numpy(dtype=np.float32)
+        return self._model_matrix(M), np.isnan(M).all(axis=1)
 
     def extract(self, X: Any) -> pd.DataFrame:
         """The feature table the detector would score for ``X`` (training columns, in order).
@@ -560,7 +696,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         -------
         numpy.ndarray of shape (n_samples,)
         """
-        M = self._matrix(X)
+        M, _ = self._matrix(X)
         return self.model_.predict(M, output_margin=True).astype(float)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -572,9 +708,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         -------
         numpy.ndarray of shape (n_samples, 2)
         """
-        M = self._matrix(X)
+        M, empty = self._matrix(X)
         p = self._proba_from_matrix(M)
-        p[np.isnan(M).all(axis=1)] = np.nan
+        p[empty] = np.nan
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: Any) -> np.ndarray:
@@ -624,11 +760,11 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         """
         import xgboost as xgb
 
-        M = self._matrix(X)
+        M, _ = self._matrix(X)
         contrib = self.model_.get_booster().predict(
             xgb.DMatrix(M), pred_contribs=True, validate_features=False
         )
-        names = list(self.columns_)
+        names = list(self.model_columns_)
         full = pd.DataFrame(contrib[:, :-1], columns=names)
         out = pd.DataFrame({"margin": contrib.sum(axis=1)})
         out["proba"] = self._proba_from_matrix(M)
@@ -673,6 +809,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             "model_file": MODEL_NAME,
             "model_sha256": None,
             "feature_names": list(self.columns_),
+            "model_columns": list(self.model_columns_),
+            "linear_probe": None if self.probe_ is None else self.probe_.to_json(),
             "groups": list(self._groups_tuple()),
             "params": _json_safe(params),
             "threshold": float(self.threshold),
@@ -772,6 +910,15 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         det.model_ = model
         det.columns_ = np.asarray(names, dtype=object)
         det.feature_names_in_ = det.columns_
+        probe = card.get("linear_probe")
+        det.probe_ = None if probe is None else _LinearProbe.from_json(probe)
+        model_columns = card.get("model_columns", names)
+        if not isinstance(model_columns, list) or (
+            det.probe_ is not None
+            and not set(det.probe_.columns) | set(model_columns[:-1]) <= set(names)
+        ):
+            raise ModelFileError(f"{path}: card model_columns do not match feature_names")
+        det.model_columns_ = np.asarray(model_columns, dtype=object)
         det.n_features_in_ = len(names)
         det.classes_ = np.array([0, 1])
         det.scale_pos_weight_ = float(card.get("scale_pos_weight", 1.0))

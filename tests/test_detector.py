@@ -272,3 +272,34 @@ def test_pipeline_and_grid_search_with_groups():
 def test_sklearn_checks_on_numeric_tables(estimator, check):
     """On a plain numeric table the detector is an ordinary sklearn binary classifier."""
     check(estimator)
+
+
+def _dense_linear_table(n=400, d=300, seed=0):
+    """Many weak, dense embedding columns: a linear signal that trees find hard."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.7).astype(int)
+    groups = np.repeat(np.arange(n // 2), 2)
+    cnn = rng.normal(size=(n, d)) + 0.12 * y[:, None]
+    X = pd.DataFrame(cnn, columns=[f"cnn_{i:04d}" for i in range(d)])
+    X["fft_000"] = rng.normal(size=n)
+    return X, y, groups
+
+
+def test_linear_probe_stacks_an_out_of_fold_score(tmp_path):
+    X, y, g = _dense_linear_table()
+    train, test = next(grouped_splits(y, g, n_splits=4))
+    plain = _fast(n_estimators=200).fit(X.iloc[train], y[train], groups=g[train])
+    probe = _fast(n_estimators=200, linear_probe=True).fit(X.iloc[train], y[train], groups=g[train])
+    assert list(probe.model_columns_) == ["fft_000", "cnn_probe"]
+    assert probe.group_importances_.index[0] == "cnn"
+    auc_plain = evaluate(plain, X.iloc[test], y[test])["roc_auc"]
+    auc_probe = evaluate(probe, X.iloc[test], y[test])["roc_auc"]
+    assert auc_probe > auc_plain + 0.05
+    ex = probe.explain(X.iloc[test[:3]])
+    assert ex["top_features"][0][0][0] in ("cnn_probe", "fft_000")
+    loaded = DeepfakeDetector.load(probe.save(tmp_path / "m"))
+    np.testing.assert_allclose(
+        loaded.predict_proba(X.iloc[test]), probe.predict_proba(X.iloc[test]), rtol=1e-6
+    )
+    keep = _fast(n_estimators=20, linear_probe=True, probe_keep_columns=True).fit(X, y, groups=g)
+    assert len(keep.model_columns_) == X.shape[1] + 1
