@@ -223,6 +223,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                 tr.set_params(on_error="record")
             tr.fit(X, y) if group == "meta" else tr.fit()
             self.transformers_[group] = tr
+        self.cropper_ = self._cropper()
         names: list[str] = []
         for tr in self.transformers_.values():
             names.extend(tr.get_feature_names_out())
@@ -270,7 +271,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
         local = {g: tr for g, tr in self.transformers_.items() if g != "cnn"}
         cnn = self.transformers_.get("cnn")
-        crop = self._cropper()
+        crop = self.cropper_
         failures: list[dict[str, str]] = []
         t0 = time.perf_counter()
         bar = None
