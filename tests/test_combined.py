@@ -1,0 +1,118 @@
+"""ImageFeatures: one decode per image, fixed column order, failures table, parallel == serial."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfeat import ImageFeatures, ImageLoadError, load_dataset
+from deepfeat.features._combined import GROUPS, feature_group
+
+
+@pytest.fixture(scope="module")
+def small(demo_dir):
+    return load_dataset(demo_dir).iloc[:16].reset_index(drop=True)
+
+
+def test_columns_are_named_ordered_and_unique(small):
+    feats = ImageFeatures().set_output(transform="pandas")
+    table = feats.fit_transform(small)
+    names = list(feats.get_feature_names_out())
+    assert list(table.columns) == names
+    assert len(set(names)) == len(names)
+    groups = [feature_group(n) for n in names]
+    assert groups == sorted(groups, key=GROUPS.index)  # cnn block, then fft, then meta
+    assert set(groups) == set(GROUPS)
+    assert all(n == n.lower() and "__" not in n for n in names)
+    assert table.dtypes.unique().tolist() == [np.float32]
+    assert table.shape == (16, len(names))
+
+
+def test_any_subset_of_groups(small):
+    for groups in (("fft",), ("meta",), ("fft", "meta"), ("meta", "fft")):
+        t = ImageFeatures(groups=groups).fit(small)
+        assert {feature_group(n) for n in t.get_feature_names_out()} == set(groups)
+    with pytest.raises(ValueError, match="subset"):
+        ImageFeatures(groups=("cnn", "pixels")).fit()
+
+
+def test_groups_equal_their_standalone_transformers(small):
+    from deepfeat import CNNEmbedder, FFTSpectrum
+
+    combined = ImageFeatures(groups=("cnn", "fft")).fit(small)
+    both = combined.transform(small)
+    cnn = CNNEmbedder().fit().transform(small)
+    fft = FFTSpectrum().fit().transform(small)
+    np.testing.assert_allclose(both[:, : cnn.shape[1]], cnn, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(both[:, cnn.shape[1] :], fft)
+
+
+def test_each_image_is_decoded_once(small, monkeypatch):
+    from deepfeat.features import _combined
+
+    calls = []
+    real = _combined.load_image
+
+    def counting(path, **kw):
+        calls.append(path)
+        return real(path, **kw)
+
+    monkeypatch.setattr(_combined, "load_image", counting)
+    ImageFeatures(groups=("cnn", "fft")).fit(small).transform(small)
+    assert len(calls) == len(small)
+
+
+def test_failures_are_recorded_not_raised(small, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    paths = [*small["path"][:3], str(bad), str(tmp_path / "missing.png")]
+    feats = ImageFeatures(groups=("fft", "meta")).fit()
+    out = feats.transform(paths)
+    assert np.isfinite(out[:3]).any(axis=1).all()
+    assert np.isnan(out[3:]).all()
+    assert list(feats.failures_.columns) == ["path", "stage", "reason"]
+    assert set(feats.failures_["path"]) == {str(bad), str(tmp_path / "missing.png")}
+    with pytest.raises(ImageLoadError):
+        ImageFeatures(groups=("fft",), on_error="raise").fit().transform(paths)
+
+
+def test_parallel_equals_serial(small):
+    serial = ImageFeatures(groups=("fft", "meta"), batch_size=5).fit(small).transform(small)
+    parallel = (
+        ImageFeatures(groups=("fft", "meta"), batch_size=5, n_jobs=2).fit(small).transform(small)
+    )
+    np.testing.assert_array_equal(serial, parallel)
+
+
+def test_arrays_and_progress(small, capsys):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (64, 80, 3), dtype=np.uint8) for _ in range(3)]
+    feats = ImageFeatures(groups=("fft",), progress=True).fit()
+    out = feats.transform(images)
+    assert out.shape[0] == 3 and np.isfinite(out).any()
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_sidecar_columns_from_a_dataset(dfdc_dir):
+    df = load_dataset(dfdc_dir).iloc[:6]
+    feats = ImageFeatures(groups=("meta",)).set_output(transform="pandas")
+    table = feats.fit_transform(df, df["label"])
+    assert "meta_sidecar_original_width" in table.columns
+    np.testing.assert_array_equal(
+        table["meta_sidecar_original_width"].to_numpy(), df["original_width"].to_numpy(np.float32)
+    )
+    assert not any(c == "original" or c.endswith("_original") for c in table.columns)
+
+
+def test_unfitted_transform_raises(small):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        ImageFeatures().transform(small)
+
+
+def test_pandas_output_keeps_dataset_index(small):
+    shifted = small.set_index(pd.Index(range(100, 116)))
+    table = ImageFeatures(groups=("fft",)).set_output(transform="pandas").fit_transform(shifted)
+    assert len(table) == 16
