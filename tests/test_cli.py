@@ -200,3 +200,12 @@ def test_killed_extraction_resumes_to_identical_output(tmp_path, demo_dir):
     assert result.returncode == 0, result.stderr
     assert f"{done * 6} reused from cache" in result.stdout
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
+
+
+@pytest.mark.parametrize("script", ["extract_features.py", "train.py"])
+def test_scripts_are_thin_wrappers(script):
+    path = Path(__file__).resolve().parents[1] / "scripts" / script
+    result = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "example" in result.stdout
+    assert len(path.read_text().splitlines()) < 20  # no logic lives in scripts/
