@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from .evaluation import grouped_splits, leakage_report, metrics_from_scores
+from .features._cache import model_sha256
 from .features._combined import GROUPS, ImageFeatures, feature_group
 
 logger = logging.getLogger(__name__)
@@ -993,8 +994,8 @@ def _extractor_to_json(extractor: ImageFeatures) -> dict[str, Any]:
         if hasattr(tr, "state_to_json"):
             entry["state"] = _json_safe(tr.state_to_json())
         data["transformers"][group] = entry
-        if group == "cnn" and hasattr(tr, "model_sha256"):
-            data["backbone_sha256"] = tr.model_sha256()
+        if group == "cnn":
+            data["backbone_sha256"] = model_sha256(tr)
     return data
 
 
@@ -1035,8 +1036,8 @@ def _extractor_from_json(data: dict[str, Any], path: Path) -> ImageFeatures:
     extractor.fit()
     cnn = extractor.transformers_.get("cnn")
     expected = data.get("backbone_sha256")
-    if cnn is not None and expected is not None and hasattr(cnn, "model_sha256"):
-        installed = cnn.model_sha256()
+    if cnn is not None and expected is not None:
+        installed = model_sha256(cnn)
         if installed != expected:
             raise ModelFileError(
                 f"{path}: the model was trained with backbone sha256 {expected[:12]}…, but the "

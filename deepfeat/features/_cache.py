@@ -32,7 +32,7 @@ from ._base import FAILURE_COLUMNS, as_items
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeatureCache", "extract_table", "file_digest", "settings_digest"]
+__all__ = ["FeatureCache", "extract_table", "file_digest", "model_sha256", "settings_digest"]
 
 _HASH_COL = "content_sha256"
 _STAGE_COL = "failed_stage"
@@ -46,6 +46,25 @@ def file_digest(path: str | os.PathLike, block: int = 1 << 20) -> str:
         while chunk := fh.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+_MODEL_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def model_sha256(transformer: Any) -> str | None:
+    """sha256 of the ONNX model a CNN transformer runs (bundled or user-supplied), else None.
+
+    Cached per (path, size, mtime), so hashing a 13 MB model costs once per process.
+    """
+    path_of = getattr(transformer, "_model_path", None)
+    if path_of is None:
+        return None
+    path = path_of()
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _MODEL_DIGESTS:
+        _MODEL_DIGESTS[key] = file_digest(path)
+    return _MODEL_DIGESTS[key]
 
 
 def _jsonable(value: Any) -> Any:
@@ -77,8 +96,9 @@ def settings_digest(extractor: Any) -> str:
         params.pop("batch_size", None)
         params.pop("n_threads", None)
         entry = {"class": type(tr).__name__, "params": _jsonable(params)}
-        if hasattr(tr, "model_sha256"):
-            entry["model_sha256"] = tr.model_sha256()
+        digest = model_sha256(tr)
+        if digest is not None:
+            entry["model_sha256"] = digest
         config[group] = entry
     blob = json.dumps(config, sort_keys=True, default=repr).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
