@@ -73,7 +73,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .features._spectrum import FFTSpectrum, radial_spectrum
 
 
+_SUBMODULES = ("cli", "datasets", "detector", "distributed", "evaluation", "plots", "report")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'deepfeat' has no attribute {name!r}")
@@ -83,4 +88,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return [*__all__, *_SUBMODULES]
