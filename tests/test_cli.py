@@ -209,3 +209,19 @@ def test_scripts_are_thin_wrappers(script):
     assert result.returncode == 0
     assert "example" in result.stdout
     assert len(path.read_text().splitlines()) < 20  # no logic lives in scripts/
+
+
+@pytest.mark.slow
+def test_report_command(tmp_path, demo_dir, capsys):
+    model = tmp_path / "model"
+    feats = tmp_path / "f.parquet"
+    assert main(["extract", str(demo_dir), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
+    assert main(["train", str(feats), "--out", str(model)]) == 0
+    out = tmp_path / "report"
+    assert main(["report", str(demo_dir), "--model", str(model), "--out", str(out)]) == 0
+    page = out / "report.html"
+    assert page.is_file()
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) >= 10
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") >= len(pngs)
