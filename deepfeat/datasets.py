@@ -423,10 +423,12 @@ def make_demo_dataset(
     *Real* images behave like camera photos: a 1/f^α power spectrum, a soft face-like blob,
     sensor-like noise, JPEG with camera-like EXIF (Make, Model, exposure …). *Fake* images
     are made from a real one by a simulated up-sampling generator (down-sampling by 2 or 4,
-    then nearest-neighbour or transposed-convolution-style up-sampling and light smoothing),
-    which leaves the periodic high-frequency peaks described by Durall et al. (2020), and
-    are saved without camera EXIF. Each fake keeps its source image's ``group``, like a DFDC
-    face swap and its source video.
+    then nearest-neighbour or transposed-convolution-style up-sampling and light smoothing,
+    blended back with the source at a random strength), which leaves the high-frequency
+    traces described by Durall et al. (2020). To keep every cue imperfect, a quarter of the
+    real photos have no EXIF, one fake in ten carries camera-like EXIF, and both classes use
+    JPEG qualities 75–95. Each fake keeps its source image's ``group``, like a DFDC face swap
+    and its source video.
 
     This set demonstrates the pipeline end to end; it is **not** a benchmark, and numbers
     measured on it say nothing about real deepfakes.
@@ -476,22 +478,31 @@ def make_demo_dataset(
         img = _camera_image(rng, image_size)
         reals.append(img)
         rel = f"real/real_{i:04d}.jpg"
+        # a quarter of the real photos lost their EXIF on the way (messengers, social media)
+        exif = _camera_exif(rng, i) if i % 4 != 3 else None
         Image.fromarray(img).save(
             root / rel,
             format="JPEG",
-            quality=int(rng.integers(88, 96)),
-            exif=_camera_exif(rng, i),
+            quality=int(rng.integers(75, 96)),
+            **({"exif": exif} if exif is not None else {}),
         )
         rows.append({"path": rel, "label": "real", "group": f"src{i:04d}", "generator": ""})
     for j in range(n_fake):
         src = j % n_real
         base = reals[src]
         # a face-swap-like variant of the source: same scene, re-rendered through the generator
+        # and blended back, so the traces are present but not always strong
         shift = rng.integers(-image_size // 16, image_size // 16 + 1, size=2)
         moved = np.roll(base, tuple(int(s) for s in shift), axis=(0, 1))
         fake, method = _generator_image(rng, moved)
+        alpha = rng.uniform(0.55, 1.0)
+        fake = np.clip(alpha * fake + (1 - alpha) * moved, 0, 255).astype(np.uint8)
         rel = f"fake/fake_{j:04d}.jpg"
-        Image.fromarray(fake).save(root / rel, format="JPEG", quality=int(rng.integers(88, 96)))
+        # one fake in ten carries camera-like EXIF copied from a real photo
+        extra = {"exif": _camera_exif(rng, j)} if j % 10 == 9 else {}
+        Image.fromarray(fake).save(
+            root / rel, format="JPEG", quality=int(rng.integers(75, 96)), **extra
+        )
         rows.append({"path": rel, "label": "fake", "group": f"src{src:04d}", "generator": method})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
     return root

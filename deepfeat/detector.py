@@ -991,6 +991,8 @@ def _extractor_to_json(extractor: ImageFeatures) -> dict[str, Any]:
     }
     for group, tr in extractor.transformers_.items():
         entry = {"class": type(tr).__name__, "params": _transformer_params(tr)}
+        if hasattr(tr, "sidecar_columns_"):  # freeze what "auto" chose at fit time
+            entry["params"]["sidecar"] = list(tr.sidecar_columns_)
         if hasattr(tr, "state_to_json"):
             entry["state"] = _json_safe(tr.state_to_json())
         data["transformers"][group] = entry

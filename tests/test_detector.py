@@ -303,3 +303,20 @@ def test_linear_probe_stacks_an_out_of_fold_score(tmp_path):
     )
     keep = _fast(n_estimators=20, linear_probe=True, probe_keep_columns=True).fit(X, y, groups=g)
     assert len(keep.model_columns_) == X.shape[1] + 1
+
+
+def test_sidecar_columns_survive_save_load_and_parquet(tmp_path, dfdc_dir):
+    """A model trained with DFDC sidecar columns predicts from paths after loading."""
+    from deepfeat.cli import main
+
+    df = load_dataset(dfdc_dir).iloc[:80]
+    det = _fast(groups=("fft", "meta"), n_estimators=10, early_stopping_rounds=None).fit(df)
+    assert "meta_sidecar_original_width" in det.columns_
+    loaded = DeepfakeDetector.load(det.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict_proba(df), det.predict_proba(df))
+    assert loaded.predict_proba(list(df["path"][:3])).shape == (3, 2)  # sidecar NaN from paths
+    manifest = tmp_path / "m.csv"
+    df.to_csv(manifest, index=False)
+    feats = tmp_path / "f.parquet"
+    assert main(["extract", str(manifest), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
+    assert main(["train", str(feats), "--out", str(tmp_path / "m2")]) == 0

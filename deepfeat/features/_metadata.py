@@ -1591,7 +1591,10 @@ class MetadataFeatures(ImageTransformer):
                     continue
                 series = X[col]
                 numeric = _is_numeric(series)
-                if name.lower() in LEAK_COLUMNS or (numeric and self._label_like(series, labels)):
+                if name.lower() in LEAK_COLUMNS:
+                    logger.info("sidecar column %r is provenance, never a feature", name)
+                    continue
+                if numeric and self._label_like(series, labels):
                     skipped.append(name)
                     continue
                 if numeric:
@@ -1600,8 +1603,8 @@ class MetadataFeatures(ImageTransformer):
                     logger.debug("sidecar column %r is not numeric; not joined", name)
             if skipped:
                 logger.warning(
-                    "MetadataFeatures: skipping sidecar column(s) %s: provenance columns or "
-                    "equal to the label (they would leak it)",
+                    "MetadataFeatures: skipping sidecar column(s) %s: they equal the label "
+                    "(one-to-one) and would leak it",
                     skipped,
                 )
             return chosen
