@@ -352,6 +352,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"trained on {len(table)} images in {time.perf_counter() - t0:.1f} s; "
         f"{det.best_iteration_} trees"
     )
+    return report_training(det, args.out)
+
+
+def report_training(det: Any, out: str) -> int:
+    """Print validation metrics, group gain shares and leakage warnings; save the model."""
     if det.validation_metrics_:
         _print_metrics(
             det.validation_metrics_,
@@ -367,8 +372,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"LEAKAGE WARNING: {text}", file=sys.stderr)
     if len(det.leakage_warnings_) > 10:
         print(f"… and {len(det.leakage_warnings_) - 10} more leakage warnings", file=sys.stderr)
-    det.save(args.out)
-    print(f"saved {args.out}")
+    det.save(out)
+    print(f"saved {out}")
     return EXIT_OK
 
 

@@ -585,29 +585,42 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                 model = self._xgb(self.best_iteration_, None).fit(Xv, yv, verbose=False)
         self.model_ = model
         self._set_importances()
+        self._audit(table[usable] if self.audit else None, yv, gv)
+        self.training_summary_ = self._summary(
+            yv, gv, int((~usable).sum()), 0 if holdout is None else len(holdout[1])
+        )
+        return self
+
+    def _audit(self, table: pd.DataFrame | None, y: np.ndarray, groups: np.ndarray) -> None:
+        """Run the leakage audit on training features (``None``: skip) and log a summary."""
         self.leakage_warnings_ = []
-        if self.audit:
-            report = leakage_report(table[usable], yv, gv)
-            self.leakage_warnings_ = list(report.loc[report["flag"], "explanation"])
-            if self.leakage_warnings_:
-                flagged = list(report.loc[report["flag"], "feature"])
-                logger.warning(
-                    "leakage audit: %d feature(s) alone separate the classes (AUC >= 0.98 or "
-                    "<= 0.02), e.g. %s; see leakage_warnings_",
-                    len(flagged),
-                    ", ".join(flagged[:5]),
-                )
-        self.training_summary_ = {
-            "n_samples": len(yv),
-            "n_real": n_real,
-            "n_fake": n_fake,
-            "n_groups": len(np.unique(gv)),
-            "n_unusable": int((~usable).sum()),
+        if table is None:
+            return
+        report = leakage_report(table, y, groups)
+        self.leakage_warnings_ = list(report.loc[report["flag"], "explanation"])
+        if self.leakage_warnings_:
+            flagged = list(report.loc[report["flag"], "feature"])
+            logger.warning(
+                "leakage audit: %d feature(s) alone separate the classes (AUC >= 0.98 or "
+                "<= 0.02), e.g. %s; see leakage_warnings_",
+                len(flagged),
+                ", ".join(flagged[:5]),
+            )
+
+    def _summary(
+        self, y: np.ndarray, groups: np.ndarray, n_unusable: int, n_validation: int
+    ) -> dict[str, Any]:
+        """The training summary stored in ``training_summary_`` and the model card."""
+        return {
+            "n_samples": len(y),
+            "n_real": int((y == 0).sum()),
+            "n_fake": int((y == 1).sum()),
+            "n_groups": len(np.unique(groups)),
+            "n_unusable": n_unusable,
             "scale_pos_weight": self.scale_pos_weight_,
             "best_iteration": self.best_iteration_,
-            "validation_samples": 0 if holdout is None else len(holdout[1]),
+            "validation_samples": n_validation,
         }
-        return self
 
     def _fit_probe(self, Xv: np.ndarray, yv: np.ndarray, gv: np.ndarray) -> np.ndarray:
         """Fit the optional CNN linear probe; return the matrix XGBoost trains on."""

@@ -799,7 +799,7 @@ def fit_dask(
         _Calibrator,
         _is_feature_column,
     )
-    from .evaluation import grouped_splits, leakage_report, metrics_from_scores
+    from .evaluation import grouped_splits, metrics_from_scores
 
     client = _default_client(client)
     det = DeepfakeDetector() if detector is None else detector
@@ -932,25 +932,11 @@ def fit_dask(
         X_s, _ = rows(pick)
         sample = pd.DataFrame(client.compute(X_s, sync=True), columns=cols)
         audited = len(sample)
-        report = leakage_report(sample, yv[pick], gv[pick])
-        det.leakage_warnings_ = list(report.loc[report["flag"], "explanation"])
-        if det.leakage_warnings_:
-            flagged = list(report.loc[report["flag"], "feature"])
-            logger.warning(
-                "leakage audit: %d feature(s) alone separate the classes (AUC >= 0.98 or "
-                "<= 0.02), e.g. %s; see leakage_warnings_",
-                len(flagged),
-                ", ".join(flagged[:5]),
-            )
+        det._audit(sample, yv[pick], gv[pick])
+    else:
+        det._audit(None, yv, gv)
     det.training_summary_ = {
-        "n_samples": len(yv),
-        "n_real": n_real,
-        "n_fake": n_fake,
-        "n_groups": len(np.unique(gv)),
-        "n_unusable": int((~usable).sum()),
-        "scale_pos_weight": det.scale_pos_weight_,
-        "best_iteration": det.best_iteration_,
-        "validation_samples": 0 if holdout is None else len(holdout[1]),
+        **det._summary(yv, gv, int((~usable).sum()), 0 if holdout is None else len(holdout[1])),
         "backend": "dask",
         "dask_workers": len(client.scheduler_info().get("workers", {})),
         "audit_rows": audited,
@@ -1169,7 +1155,7 @@ def run_train_dask(args: argparse.Namespace, table: pd.DataFrame | None = None) 
     int
         The exit code.
     """
-    from .cli import EXIT_NOTHING_USABLE, EXIT_OK, _print_metrics
+    from .cli import EXIT_NOTHING_USABLE, report_training
     from .detector import DeepfakeDetector
 
     with _cli_client(args) as client:
@@ -1195,21 +1181,4 @@ def run_train_dask(args: argparse.Namespace, table: pd.DataFrame | None = None) 
         f"trained on {n} images in {time.perf_counter() - t0:.1f} s on Dask; "
         f"{det.best_iteration_} trees"
     )
-    if det.validation_metrics_:
-        _print_metrics(
-            det.validation_metrics_,
-            "grouped validation fold (also used for early stopping, so slightly optimistic):",
-        )
-    else:
-        print("no grouped validation fold: too few samples per class (see the log)")
-    print(
-        "gain share per group: "
-        + ", ".join(f"{g} {v:.1%}" for g, v in det.group_importances_.items())
-    )
-    for text in det.leakage_warnings_[:10]:
-        print(f"LEAKAGE WARNING: {text}", file=sys.stderr)
-    if len(det.leakage_warnings_) > 10:
-        print(f"… and {len(det.leakage_warnings_) - 10} more leakage warnings", file=sys.stderr)
-    det.save(args.out)
-    print(f"saved {args.out}")
-    return EXIT_OK
+    return report_training(det, args.out)

@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import ImageLoadError, _open_bytes, _register_heif, source_name
+from ..datasets import LEAK_COLUMNS
 from ._base import ImageTransformer, as_items
 
 logger = logging.getLogger(__name__)
@@ -270,22 +271,6 @@ GENERATION_PARAMETER_MARKERS: list[str] = [
 ]
 GENERATION_PARAMETER_MIN_MARKERS = 3
 
-#: Dataset columns that describe provenance or the label; never joined as sidecar features.
-LEAK_COLUMNS = frozenset(
-    {
-        "original",
-        "label",
-        "group",
-        "path",
-        "pair_group",
-        "videoname",
-        "generator_or_method",
-        "generator",
-        "source_repo",
-        "source_path",
-        "split",
-    }
-)
 
 # --------------------------------------------------------------------------------------
 # the fixed feature list
