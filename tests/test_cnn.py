@@ -587,3 +587,17 @@ def test_real_faces_embed(dfdc_dir, head_embedder):
     assert feats.shape == (8, 1280) and np.isfinite(feats).all()
     assert (feats >= 0).all() and (feats <= 6).all()  # ReLU6 before the pooling
     assert np.linalg.matrix_rank(feats) == 8
+
+
+def test_flip_tta_is_mirror_invariant_and_differs_from_plain():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    mirror = np.ascontiguousarray(img[:, ::-1])
+    tta = CNNEmbedder(tta="flip", resize="none")
+    a, b = tta.transform([img, mirror])
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    plain = CNNEmbedder(resize="none").transform([img, mirror])
+    assert np.abs(plain[0] - plain[1]).max() > 1e-3
+    np.testing.assert_allclose(a, 0.5 * (plain[0] + plain[1]), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="tta"):
+        CNNEmbedder(tta="rotate").fit()

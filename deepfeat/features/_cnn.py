@@ -428,6 +428,10 @@ class CNNEmbedder(ImageTransformer):
         onnxruntime intra-op threads (``None``: one per physical core).
     max_side : int or None, default=512
         ``resize="none"``: longest side kept (centre crop, no interpolation).
+    tta : {None, "flip"}, default=None
+        Test-time augmentation: ``"flip"`` averages the outputs of the image and its
+        horizontal mirror (twice the inference cost; see ``docs/benchmarks.md`` for what it
+        buys).
     on_error : {"raise", "record"}, default="raise"
         ``"record"``: failed images give a NaN row and a row in ``failures_``.
 
@@ -477,6 +481,7 @@ class CNNEmbedder(ImageTransformer):
         batch_size: int = 32,
         n_threads: int | None = None,
         max_side: int | None = 512,
+        tta: str | None = None,
         on_error: str = "raise",
     ) -> None:
         self.model = model
@@ -492,6 +497,7 @@ class CNNEmbedder(ImageTransformer):
         self.batch_size = batch_size
         self.n_threads = n_threads
         self.max_side = max_side
+        self.tta = tta
         self.on_error = on_error
 
     # -- pickling: never carry the session ----------------------------------------------
@@ -506,6 +512,8 @@ class CNNEmbedder(ImageTransformer):
     # -- parameter validation ------------------------------------------------------------
     def _validate_params(self) -> None:
         super()._validate_params()
+        if self.tta not in (None, "flip"):
+            raise ValueError(f"tta must be None or 'flip', got {self.tta!r}")
         if self.resize not in RESIZE_POLICIES:
             raise ValueError(f"resize must be one of {RESIZE_POLICIES}, got {self.resize!r}")
         _check_choice(self.channel_order, ("RGB", "BGR"), "channel_order")
@@ -793,6 +801,14 @@ class CNNEmbedder(ImageTransformer):
         return batches
 
     def _run(self, spec: _Spec, x: np.ndarray) -> np.ndarray:
+        out = self._run_once(spec, x)
+        if self.tta == "flip":  # average with the horizontally mirrored image
+            width_axis = 3 if spec.layout == "NCHW" else 2
+            flipped = np.ascontiguousarray(np.flip(x, axis=width_axis))
+            out = 0.5 * (out + self._run_once(spec, flipped))
+        return out
+
+    def _run_once(self, spec: _Spec, x: np.ndarray) -> np.ndarray:
         outs = self._get_session().run(spec.output_names, {spec.input_name: x})
         return np.asarray(spec.combine(outs), dtype=np.float32).reshape(len(x), -1)
 
