@@ -304,7 +304,7 @@ def load_dataset(
     >>> from deepfeat import make_demo_dataset
     >>> root = make_demo_dataset(tempfile.mkdtemp(), n_images=10)
     >>> df = load_dataset(root)
-    >>> list(df.columns[:3]), sorted(df["label"].unique())
+    >>> list(df.columns[:3]), sorted(df["label"].unique().tolist())
     (['path', 'label', 'group'], [0, 1])
     """
     if layout not in LAYOUTS:

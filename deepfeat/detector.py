@@ -33,6 +33,8 @@ CARD_VERSION = 1
 #: calibration are skipped (their estimates would be noise) and FALLBACK_TREES are trained.
 MIN_VALIDATION_PER_CLASS = 5
 FALLBACK_TREES = 200
+#: Tables smaller than this (rows × columns) train single-threaded when ``n_jobs=None``.
+SMALL_TABLE_CELLS = 1_000_000
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -216,7 +218,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     validation_fraction : float, default=0.2
         Share of groups held out for early stopping and calibration.
     calibration : {None, "isotonic", "sigmoid"}, default=None
-    linear_probe : bool, default=False
+    linear_probe : bool, default=True
         Stack a linear probe: a standardised logistic regression (``C=probe_C``, balanced
         class weights) on the ``cnn_*`` block, whose grouped out-of-fold score becomes one
         XGBoost input, ``cnn_probe``, next to the frequency and metadata columns. On a few
@@ -235,7 +237,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         Run :func:`deepfeat.leakage_report` on the training features and keep its warnings
         in ``leakage_warnings_``.
     n_jobs : int or None, default=None
-        Threads for XGBoost (``None``: all cores).
+        Threads for XGBoost. ``None``: one thread for tables under 1M cells (faster there),
+        all cores above.
     random_state : int or None, default=0
     progress : bool, default=False
         Progress bar during feature extraction.
@@ -297,7 +300,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int | None = 40,
         validation_fraction: float = 0.2,
         calibration: str | None = None,
-        linear_probe: bool = False,
+        linear_probe: bool = True,
         probe_C: float = 0.02,
         probe_keep_columns: bool = False,
         refit: bool = True,
@@ -439,6 +442,17 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             )
         return y, groups
 
+    def _threads(self) -> int | None:
+        """XGBoost threads: ``n_jobs``, or for ``None`` one thread on small tables.
+
+        Below ~1M cells a tree is built faster by one thread than by several (OpenMP
+        start-up and, on a busy machine, spin-waiting dominate); above it all cores help.
+        """
+        if self.n_jobs is not None:
+            return self.n_jobs
+        cells = getattr(self, "_n_cells", 0)
+        return 1 if cells < SMALL_TABLE_CELLS else None
+
     def _xgb(self, n_estimators: int, early_stopping: int | None):
         from xgboost import XGBClassifier
 
@@ -457,7 +471,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             objective="binary:logistic",
             eval_metric="logloss",
             early_stopping_rounds=early_stopping,
-            n_jobs=self.n_jobs,
+            n_jobs=self._threads(),
             random_state=0 if self.random_state is None else self.random_state,
         )
 
@@ -531,6 +545,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             self.n_features_in_ = len(self.columns_)
         self.classes_ = classes
         Xv = self._fit_probe(Xv, yv, gv)
+        self._n_cells = Xv.shape[0] * Xv.shape[1]
         n_real, n_fake = int((yv == 0).sum()), int((yv == 1).sum())
         self.scale_pos_weight_ = (
             n_real / n_fake if self.scale_pos_weight == "auto" else float(self.scale_pos_weight)
@@ -770,7 +785,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             ``proba``, ``margin``, ``contrib_<group>`` for each group, ``contrib_bias`` and
             ``top_features`` (a list of ``(feature, contribution)`` by absolute size). The
             contributions of a row sum to its margin. ``df.attrs["contributions"]`` holds the
-            full per-feature matrix.
+            full per-feature matrix and ``df.attrs["values"]`` the values the trees saw
+            (``model_columns_``, including the ``cnn_probe`` score).
         """
         import xgboost as xgb
 
@@ -792,6 +808,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             [(names[j], float(contrib[i, j])) for j in order[i]] for i in range(len(M))
         ]
         out.attrs["contributions"] = full
+        out.attrs["values"] = pd.DataFrame(M, columns=names)
         return out
 
     def _proba_from_matrix(self, M: np.ndarray) -> np.ndarray:

@@ -778,10 +778,10 @@ def fit_dask(
     DeepfakeDetector
         Fitted; ``training_summary_["backend"] == "dask"``.
 
-    Raises
-    ------
-    NotImplementedError
-        ``linear_probe=True`` (the out-of-fold probe is not distributed).
+    Notes
+    -----
+    The stacked linear probe (``linear_probe=True``, the local default) is not distributed:
+    ``fit_dask`` logs a warning and trains XGBoost on all columns.
 
     Examples
     --------
@@ -802,12 +802,14 @@ def fit_dask(
     from .evaluation import grouped_splits, metrics_from_scores
 
     client = _default_client(client)
-    det = DeepfakeDetector() if detector is None else detector
+    det = DeepfakeDetector(linear_probe=False) if detector is None else detector
     det._validate_params()
     if getattr(det, "linear_probe", False):
-        raise NotImplementedError(
-            "fit_dask does not support linear_probe=True yet; train it locally"
+        logger.warning(
+            "fit_dask: the stacked linear probe is not distributed yet; training XGBoost on "
+            "all columns (pass linear_probe=False to silence this, or train locally)"
         )
+        det.set_params(linear_probe=False)
     extractor = None
     if isinstance(ddf, DaskExtraction):
         extractor, ddf = ddf.extractor, ddf.features

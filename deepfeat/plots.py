@@ -1069,10 +1069,11 @@ def _importance_series(source: Any, attr: str) -> pd.Series:
         return pd.Series(source, dtype=float)
     if attr == "group" and hasattr(source, "group_importances_"):
         return source.group_importances_.astype(float)
-    if hasattr(source, "feature_importances_") and hasattr(source, "feature_names_in_"):
+    names = getattr(source, "model_columns_", getattr(source, "feature_names_in_", None))
+    if hasattr(source, "feature_importances_") and names is not None:
         imp = pd.Series(
             np.asarray(source.feature_importances_, dtype=float),
-            index=[str(n) for n in source.feature_names_in_],
+            index=[str(n) for n in names],
         )
         if attr == "group":
             return imp.groupby([_group_of(n) for n in imp.index], sort=False).sum()
@@ -1236,11 +1237,17 @@ def plot_shap_summary(
             raise ValueError(f"features has {len(feats)} rows, contributions {len(contrib)}")
         if isinstance(features, pd.DataFrame):
             missing = [c for c in contrib.columns if c not in feats.columns]
+            known = getattr(explanation, "attrs", {}).get("values")
+            if missing and known is not None:  # e.g. the stacked cnn_probe score
+                feats = feats.assign(**{c: known[c].to_numpy() for c in missing})
+                missing = []
             if missing:
                 raise ValueError(f"features lacks columns of the explanation: {missing[:3]}")
             values = feats[list(contrib.columns)]
         else:
             values = pd.DataFrame(np.asarray(features), columns=contrib.columns)
+    elif getattr(explanation, "attrs", {}).get("values") is not None:
+        values = explanation.attrs["values"][list(contrib.columns)]
     importance = contrib.abs().mean(axis=0).sort_values(ascending=False)
     shown = list(importance.index[: int(max_display)])
     rng = np.random.default_rng(random_state)

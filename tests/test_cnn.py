@@ -51,7 +51,7 @@ def session():
 @pytest.fixture(scope="module")
 def head_embedder():
     """One bundled-model embedder shared by the tests (its session is created once)."""
-    return CNNEmbedder(batch_size=4)
+    return CNNEmbedder(layers="head", resize="imagenet", batch_size=4)
 
 
 def _rand_image(rng, h, w):
@@ -339,14 +339,14 @@ def test_resize_none_mixed_and_odd_sizes_equal_per_image(jpeg_dir):
     np.testing.assert_allclose(batched, single, rtol=0, atol=1e-5)
     assert np.isfinite(batched).all()
     # resolution matters: native 96x96 differs from its 224 imagenet resize
-    imagenet = CNNEmbedder(layers=["s3", "head"]).transform(paths[:1])
+    imagenet = CNNEmbedder(layers=["s3", "head"], resize="imagenet").transform(paths[:1])
     assert not np.allclose(imagenet, batched[:1], atol=1e-3)
 
 
 def test_batch_size_does_not_change_results(head_embedder, jpeg_dir):
     paths, _ = jpeg_dir
     a = head_embedder.transform(paths)
-    b = CNNEmbedder(batch_size=1, n_threads=1).transform(paths)
+    b = CNNEmbedder(layers="head", resize="imagenet", batch_size=1, n_threads=1).transform(paths)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
@@ -453,7 +453,7 @@ def test_user_model_feature_map_pooled(tmp_path, user_images, layout):
 
 def test_user_model_2d_output_and_imagenet_resize(tmp_path, user_images):
     path = _conv_model(tmp_path / "tiny.onnx")
-    emb = CNNEmbedder(path, output_name="pooled", input_size=64, batch_size=2)
+    emb = CNNEmbedder(path, output_name="pooled", input_size=64, batch_size=2, resize="imagenet")
     got = emb.transform(user_images)
     want = _expected([resize_image(im, input_size=64) for im in user_images])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -547,7 +547,7 @@ def test_bad_user_models_give_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="needs a 4-D output"):
         CNNEmbedder(nchw, output_name="pooled", pool="avg").fit()
     with pytest.raises(ValueError, match="bundled backbone only"):
-        CNNEmbedder(nchw, layers="mid").fit()
+        CNNEmbedder(nchw, layers="head").fit()
 
     two_in = _model_with(
         tmp_path,
@@ -601,3 +601,14 @@ def test_flip_tta_is_mirror_invariant_and_differs_from_plain():
     np.testing.assert_allclose(a, 0.5 * (plain[0] + plain[1]), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="tta"):
         CNNEmbedder(tta="rotate").fit()
+
+
+def test_default_is_mid_level_statistics_at_native_resolution():
+    emb = CNNEmbedder()
+    names = emb.get_feature_names_out().tolist()
+    assert names[0] == "cnn_stem_mean_000" and names[-1] == "cnn_s6_std_191"
+    assert len(names) == 2 * (32 + 16 + 24 + 40 + 80 + 112 + 192)
+    rng = np.random.default_rng(0)
+    small, odd = _rand_image(rng, 97, 131), _rand_image(rng, 224, 224)
+    out = emb.transform([small, odd])
+    assert out.shape == (2, len(names)) and np.isfinite(out).all()

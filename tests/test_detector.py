@@ -31,7 +31,7 @@ def demo_features(demo_dir):
 
 
 def _fast(**kw):
-    params = {"n_estimators": 60, "audit": False, "random_state": 0}
+    params = {"n_estimators": 60, "audit": False, "random_state": 0, "linear_probe": False}
     params.update(kw)
     return DeepfakeDetector(**params)
 
