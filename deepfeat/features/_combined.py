@@ -281,35 +281,19 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             bar = tqdm(total=n, unit="img", desc="features")
         chunks = [range(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
         n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1
+        tasks = [
+            ([items[i] for i in c], c.start, local, cnn is not None, self.max_pixels, crop)
+            for c in chunks
+        ]
         try:
             if n_jobs == 1 or len(chunks) <= 1:
-                results = (
-                    _pixel_free_work(
-                        [items[i] for i in c],
-                        c.start,
-                        local,
-                        cnn is not None,
-                        self.max_pixels,
-                        crop,
-                    )
-                    for c in chunks
-                )
+                results = (_pixel_free_work(*task) for task in tasks)
                 self._consume(results, chunks, items, out, slices, cnn, failures, bar)
             else:
                 from joblib import Parallel, delayed
 
                 with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
-                    results = parallel(
-                        delayed(_pixel_free_work)(
-                            [items[i] for i in c],
-                            c.start,
-                            local,
-                            cnn is not None,
-                            self.max_pixels,
-                            crop,
-                        )
-                        for c in chunks
-                    )
+                    results = parallel(delayed(_pixel_free_work)(*task) for task in tasks)
                     self._consume(results, chunks, items, out, slices, cnn, failures, bar)
         finally:
             if bar is not None:
