@@ -552,22 +552,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         )
 
         needs_holdout = self.early_stopping_rounds is not None or self.calibration is not None
-        n_splits = max(2, round(1.0 / float(self.validation_fraction)))
-        holdout = None
-        if needs_holdout and len(np.unique(gv)) >= n_splits and min(n_real, n_fake) >= n_splits:
-            train_idx, val_idx = next(
-                grouped_splits(yv, gv, n_splits=n_splits, random_state=self.random_state)
-            )
-            minority = np.bincount(yv[val_idx], minlength=2).min()
-            if minority >= MIN_VALIDATION_PER_CLASS and len(np.unique(yv[train_idx])) == 2:
-                holdout = (train_idx, val_idx)
-        if needs_holdout and holdout is None:
-            logger.warning(
-                "too few samples for a grouped validation fold (fewer than %d per class): "
-                "no early stopping or calibration; training %d trees",
-                MIN_VALIDATION_PER_CLASS,
-                min(self.n_estimators, FALLBACK_TREES),
-            )
+        holdout = self._holdout(yv, gv) if needs_holdout else None
 
         self.validation_metrics_ = {}
         if holdout is None:
@@ -605,6 +590,26 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             yv, gv, int((~usable).sum()), 0 if holdout is None else len(holdout[1])
         )
         return self
+
+    def _holdout(self, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The grouped, stratified validation fold (sorted indices), or None if too small."""
+        n_splits = max(2, round(1.0 / float(self.validation_fraction)))
+        holdout = None
+        if len(np.unique(groups)) >= n_splits and np.bincount(y, minlength=2).min() >= n_splits:
+            train_idx, val_idx = next(
+                grouped_splits(y, groups, n_splits=n_splits, random_state=self.random_state)
+            )
+            minority = np.bincount(y[val_idx], minlength=2).min()
+            if minority >= MIN_VALIDATION_PER_CLASS and len(np.unique(y[train_idx])) == 2:
+                holdout = (np.sort(train_idx), np.sort(val_idx))
+        if holdout is None:
+            logger.warning(
+                "too few samples for a grouped validation fold (fewer than %d per class): "
+                "no early stopping or calibration; training %d trees",
+                MIN_VALIDATION_PER_CLASS,
+                min(self.n_estimators, FALLBACK_TREES),
+            )
+        return holdout
 
     def _audit(self, table: pd.DataFrame | None, y: np.ndarray, groups: np.ndarray) -> None:
         """Run the leakage audit on training features (``None``: skip) and log a summary."""

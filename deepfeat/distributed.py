@@ -794,12 +794,11 @@ def fit_dask(
 
     from .detector import (
         FALLBACK_TREES,
-        MIN_VALIDATION_PER_CLASS,
         DeepfakeDetector,
         _Calibrator,
         _is_feature_column,
     )
-    from .evaluation import grouped_splits, metrics_from_scores
+    from .evaluation import metrics_from_scores
 
     client = _default_client(client)
     det = DeepfakeDetector(linear_probe=False) if detector is None else detector
@@ -866,22 +865,7 @@ def fit_dask(
         det.features_ = copy.deepcopy(extractor) if extractor is not None else None
 
     needs_holdout = det.early_stopping_rounds is not None or det.calibration is not None
-    n_splits = max(2, round(1.0 / float(det.validation_fraction)))
-    holdout = None
-    if needs_holdout and len(np.unique(gv)) >= n_splits and min(n_real, n_fake) >= n_splits:
-        train_idx, val_idx = next(
-            grouped_splits(yv, gv, n_splits=n_splits, random_state=det.random_state)
-        )
-        minority = np.bincount(yv[val_idx], minlength=2).min()
-        if minority >= MIN_VALIDATION_PER_CLASS and len(np.unique(yv[train_idx])) == 2:
-            holdout = (np.sort(train_idx), np.sort(val_idx))
-    if needs_holdout and holdout is None:
-        logger.warning(
-            "too few samples for a grouped validation fold (fewer than %d per class): "
-            "no early stopping or calibration; training %d trees",
-            MIN_VALIDATION_PER_CLASS,
-            min(det.n_estimators, FALLBACK_TREES),
-        )
+    holdout = det._holdout(yv, gv) if needs_holdout else None
 
     def rows(usable_idx: np.ndarray) -> tuple[Any, Any]:
         mask = np.zeros(n_total, dtype=bool)
