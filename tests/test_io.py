@@ -102,6 +102,81 @@ def test_exif_orientation_applied():
     assert arr.shape == (20, 12, 3)
 
 
+def _pil_reference(data: bytes) -> np.ndarray:
+    """The Pillow-only decode that the OpenCV fast path must reproduce exactly."""
+    from PIL import ImageOps
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return np.asarray((ImageOps.exif_transpose(img) or img).convert("RGB"))
+
+
+def _texture(w: int, h: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = _gradient(w, h).astype(np.int16)
+    return np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+
+
+JPEG_VARIANTS = {
+    "444": {"subsampling": 0},
+    "422": {"subsampling": 1},
+    "420": {"subsampling": 2},
+    "progressive": {"progressive": True},
+    "optimized_q30": {"optimize": True, "quality": 30},
+    "grey": {"grey": True},
+    "orientation_1": {"orientation": 1},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(JPEG_VARIANTS))
+def test_fast_jpeg_path_matches_pillow_exactly(variant):
+    from deepfeat._io import _decode_plain_jpeg
+
+    opts = dict(JPEG_VARIANTS[variant])
+    arr = _texture(97, 61)
+    img = Image.fromarray(arr[:, :, 0] if opts.pop("grey", False) else arr)
+    orientation = opts.pop("orientation", None)
+    if orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        opts["exif"] = exif
+    data = _save(img, "JPEG", **{"quality": 85, **opts})
+    fast = _decode_plain_jpeg(Image.open(io.BytesIO(data)), io.BytesIO(data))
+    assert fast is not None, "plain JPEGs must take the fast path"
+    np.testing.assert_array_equal(fast, _pil_reference(data))
+    np.testing.assert_array_equal(load_image(data), _pil_reference(data))
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_rotated_cmyk_and_truncated_jpegs_use_pillow(orientation):
+    from deepfeat._io import _decode_plain_jpeg
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _save(Image.fromarray(_texture(40, 24)), "JPEG", exif=exif, quality=90)
+    assert _decode_plain_jpeg(Image.open(io.BytesIO(data)), io.BytesIO(data)) is None
+    np.testing.assert_array_equal(load_image(data), _pil_reference(data))
+    cmyk = _save(Image.fromarray(_texture(40, 24)).convert("CMYK"), "JPEG")
+    assert _decode_plain_jpeg(Image.open(io.BytesIO(cmyk)), io.BytesIO(cmyk)) is None
+    np.testing.assert_array_equal(load_image(cmyk), _pil_reference(cmyk))
+
+
+def test_truncated_scan_is_an_error_even_with_an_embedded_thumbnail():
+    from deepfeat._io import _jpeg_complete
+
+    thumb = _save(Image.fromarray(_texture(16, 16, seed=1)), "JPEG")  # has its own SOS/EOI
+    main = _save(Image.fromarray(_texture(128, 96, seed=2)), "JPEG", quality=95)
+    payload = b"Thumb\x00" + thumb
+    app2 = b"\xff\xe2" + (len(payload) + 2).to_bytes(2, "big") + payload
+    full = main[:2] + app2 + main[2:]
+    assert _jpeg_complete(full) and _jpeg_complete(main)
+    np.testing.assert_array_equal(load_image(full), _pil_reference(full))
+    truncated = full[: len(app2) + len(main) * 2 // 3]
+    assert not _jpeg_complete(truncated)
+    with pytest.raises(ImageLoadError, match="truncated"):
+        load_image(truncated)
+
+
 def test_animated_gif_gives_first_frame():
     frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
     buf = io.BytesIO()
@@ -227,3 +302,21 @@ def test_every_shared_exif_sample_loads_or_fails_cleanly(exif_dir):
         assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3
         ok += 1
     assert ok >= len(files) * 0.8
+
+
+@pytest.mark.realdata
+def test_fast_jpeg_path_is_pixel_identical_on_real_files(exif_dir, dfdc_dir, k140_dir):
+    """Every shared camera JPEG and a sample of face crops decode exactly as Pillow does."""
+    files = sorted(exif_dir.rglob("*.jp*g")) + sorted(exif_dir.rglob("*.JP*G"))
+    for folder in (dfdc_dir, k140_dir):
+        files += sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[:60]
+    compared = 0
+    for p in files:
+        data = p.read_bytes()
+        try:
+            ref = _pil_reference(data)
+        except Exception:
+            continue
+        np.testing.assert_array_equal(load_image(p), ref, err_msg=str(p))
+        compared += 1
+    assert compared >= 100
