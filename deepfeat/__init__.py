@@ -29,9 +29,9 @@ _EXPORTS: dict[str, str] = {
     "make_demo_dataset": ".datasets",
     "CNNEmbedder": ".features._cnn",
     "radial_spectrum": ".features._spectrum",
-    "FFTSpectrum": ".features._spectrum",
+    "FFTSpectrum": ".features._fft",
     "read_metadata": ".features._metadata",
-    "MetadataFeatures": ".features._metadata",
+    "MetadataFeatures": ".features._meta",
     "ImageFeatures": ".features._combined",
     "DeepfakeDetector": ".detector",
     "evaluate": ".evaluation",
@@ -69,8 +69,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .evaluation import ablation, evaluate, grouped_splits, leakage_report
     from .features._cnn import CNNEmbedder
     from .features._combined import ImageFeatures
-    from .features._metadata import MetadataFeatures, read_metadata
-    from .features._spectrum import FFTSpectrum, radial_spectrum
+    from .features._fft import FFTSpectrum
+    from .features._meta import MetadataFeatures
+    from .features._metadata import read_metadata
+    from .features._spectrum import radial_spectrum
 
 
 _SUBMODULES = ("cli", "datasets", "detector", "distributed", "evaluation", "plots", "report")

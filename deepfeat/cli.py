@@ -252,30 +252,78 @@ def _failed_rows(feats: pd.DataFrame) -> Any:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from .detector import _extractor_to_json
     from .distributed import dask_requested, run_extract_dask
 
     if dask_requested(args):
         return run_extract_dask(args, resolve_input(args.input))
 
-    data = resolve_input(args.input)
+    data = resolve_input(args.input).reset_index(drop=True)
     out = Path(args.out)
     cache = None if args.no_cache else Path(args.cache or f"{out}.cache")
-    extractor, feats, fails, seconds = _extract(args, data, cache)
-    failed = _failed_rows(feats)
-    keep_cols = [c for c in data.columns]
-    table = pd_concat(data[keep_cols].reset_index(drop=True), feats)
-    table = table.loc[~failed].reset_index(drop=True)
-    _write_features(table, out, _extractor_to_json(extractor))
+    extractor = _make_extractor(args, data)
+    t0 = time.perf_counter()
+    n_rows, n_features, n_new, failed_rows, fails = _stream_features(
+        args, data, extractor, cache, out
+    )
+    seconds = time.perf_counter() - t0
     errors = out.with_name("errors.csv")
     fails.to_csv(errors, index=False)
-    print(f"wrote {out} ({len(table)} rows, {feats.shape[1]} features); failures: {errors}")
-    print(_summary_line(len(data), fails, int(failed.sum()), seconds))
-    print(
-        f"{feats.attrs.get('n_extracted', len(data))} extracted, "
-        f"{feats.attrs.get('n_cached', 0)} reused from cache"
-    )
-    return EXIT_NOTHING_USABLE if len(table) == 0 else EXIT_OK
+    print(f"wrote {out} ({n_rows} rows, {n_features} features); failures: {errors}")
+    print(_summary_line(len(data), fails, failed_rows, seconds))
+    n_cached = len(data) - n_new - int((fails["stage"] == "read").sum())
+    print(f"{n_new} extracted, {n_cached} reused from cache")
+    return EXIT_NOTHING_USABLE if n_rows == 0 else EXIT_OK
+
+
+def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, out: Path):
+    """Extract chunk by chunk and append each chunk's usable rows to the parquet file.
+
+    Memory stays bounded by a few chunks whatever the number of images; the file is written
+    under a temporary name and renamed into place only when complete.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .detector import _extractor_to_json
+    from .features._base import FAILURE_COLUMNS
+    from .features._cache import iter_extract
+
+    names = [str(c) for c in extractor.get_feature_names_out()]
+    schema = pa.Schema.from_pandas(data, preserve_index=False)
+    for name in names:
+        schema = schema.append(pa.field(name, pa.float32()))
+    meta = dict(schema.metadata or {})
+    meta[b"deepfeat_extractor"] = json.dumps(_extractor_to_json(extractor)).encode()
+    schema = schema.with_metadata(meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    n_rows = n_new = failed_rows = 0
+    failures: list[dict[str, str]] = []
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in iter_extract(
+                data,
+                extractor,
+                cache_dir=cache,
+                progress=not args.quiet,
+                chunk_size=args.chunk_size,
+            ):
+                feats = pd.DataFrame(chunk.values, columns=names)
+                ok = ~np.isnan(chunk.values).all(axis=1)
+                part = pd.concat(
+                    [data.iloc[chunk.start : chunk.stop].reset_index(drop=True), feats], axis=1
+                ).loc[ok]
+                writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+                n_rows += int(ok.sum())
+                failed_rows += int((~ok).sum())
+                n_new += chunk.n_extracted
+                failures.extend(chunk.failures)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n_rows, len(names), n_new, failed_rows, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
 
 
 def pd_concat(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:

@@ -1041,8 +1041,8 @@ def _extractor_from_json(data: dict[str, Any], path: Path) -> ImageFeatures:
 
     modules = {
         "CNNEmbedder": ".features._cnn",
-        "FFTSpectrum": ".features._spectrum",
-        "MetadataFeatures": ".features._metadata",
+        "FFTSpectrum": ".features._fft",
+        "MetadataFeatures": ".features._meta",
     }
     transformers: dict[str, Any] = {}
     for group, entry in (data.get("transformers") or {}).items():

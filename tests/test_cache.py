@@ -91,3 +91,24 @@ def test_damaged_chunk_is_ignored(tmp_path, demo_dir):
     (cache.folder / "chunk-00000000000000000000-broken.parquet").write_bytes(b"garbage")
     res, _ = extract_table(df, ext, cache_dir=tmp_path)
     assert res.attrs["n_extracted"] == 0
+
+
+def test_iter_extract_streams_chunks_in_order(demo_dir, tmp_path):
+    """Chunks come in input order, mixing cached and new rows, equal to extract_table."""
+    from deepfeat.features._cache import iter_extract
+
+    df = load_dataset(demo_dir)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    ext = ImageFeatures(groups=("fft", "meta"), batch_size=3, n_jobs=2).fit(df)
+    extract_table(df.iloc[5:17], ext, cache_dir=tmp_path / "c", chunk_size=4)  # warm some
+    data = pd.concat([df, pd.DataFrame({"path": [str(bad)]})], ignore_index=True)
+    chunks = list(iter_extract(data, ext, cache_dir=tmp_path / "c", chunk_size=7))
+    assert [(c.start, c.stop) for c in chunks] == [
+        (s, min(s + 7, len(data))) for s in range(0, len(data), 7)
+    ]
+    assert sum(c.n_extracted for c in chunks) == len(data) - 12
+    streamed = np.concatenate([c.values for c in chunks])
+    fresh, fails = extract_table(data, ext)
+    np.testing.assert_array_equal(streamed, fresh.to_numpy())
+    assert [f["path"] for c in chunks for f in c.failures] == fails["path"].tolist() == [str(bad)]

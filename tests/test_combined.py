@@ -49,16 +49,16 @@ def test_groups_equal_their_standalone_transformers(small):
 
 
 def test_each_image_is_decoded_once(small, monkeypatch):
-    from deepfeat.features import _combined
+    from deepfeat.features import _work
 
     calls = []
-    real = _combined.load_image
+    real = _work.load_image
 
     def counting(path, **kw):
         calls.append(path)
         return real(path, **kw)
 
-    monkeypatch.setattr(_combined, "load_image", counting)
+    monkeypatch.setattr(_work, "load_image", counting)
     ImageFeatures(groups=("cnn", "fft")).fit(small).transform(small)
     assert len(calls) == len(small)
 
@@ -83,6 +83,45 @@ def test_parallel_equals_serial(small):
         ImageFeatures(groups=("fft", "meta"), batch_size=5, n_jobs=2).fit(small).transform(small)
     )
     np.testing.assert_array_equal(serial, parallel)
+
+
+def test_parallel_with_cnn_and_failures_equals_serial(small, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    paths = [*small["path"][:4], str(bad), *small["path"][4:9], str(tmp_path / "gone.png")]
+    runs = {}
+    for n_jobs in (1, 2):
+        ext = ImageFeatures(batch_size=3, n_jobs=n_jobs).fit()
+        runs[n_jobs] = (ext.transform(paths), ext.failures_)
+    np.testing.assert_array_equal(runs[1][0], runs[2][0])
+    pd.testing.assert_frame_equal(runs[1][1], runs[2][1])
+    assert runs[1][1]["path"].tolist() == [str(bad), str(tmp_path / "gone.png")]
+
+
+def test_blocks_do_not_depend_on_each_other(small):
+    """iter_blocks: a block's values are the same alone or among others, in any order."""
+    ext = ImageFeatures(batch_size=4, n_jobs=2).fit()
+    paths = list(small["path"])
+    blocks = [paths[:7], [], paths[7:9], paths[9:]]
+    got = {b: v for b, v, _ in ext.iter_blocks(blocks, offsets=[0, 7, 7, 9])}
+    assert sorted(got) == [0, 1, 2, 3] and got[1].shape == (0, ext.n_features_out_)
+    for b, block in enumerate(blocks):
+        if block:
+            np.testing.assert_array_equal(got[b], ext.transform(block))
+
+
+def test_worker_modules_do_not_import_sklearn_or_pandas():
+    """Spawned extraction workers import only these modules: they must start fast."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, deepfeat.features._work, deepfeat.features._spectrum, "
+        "deepfeat.features._metadata; "
+        "print(sorted(m for m in ('sklearn', 'pandas', 'onnxruntime') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_arrays_and_progress(small, capsys):

@@ -649,3 +649,19 @@ def test_dfdc_faces_through_load_dataset(dfdc_dir):
     assert out["meta_file_format_jpeg"].eq(1).all()
     assert out["meta_jpeg_quality"].between(1, 100).all()
     assert out["meta_image_width"].eq(224).all()
+
+
+def test_kernel_rows_match_transform_and_pickle(tmp_path):
+    from deepfeat.features._metadata import metadata_vector
+
+    path = tmp_path / "a.jpg"
+    Image.new("RGB", (40, 30), "gray").save(path, quality=80)
+    data = pd.DataFrame({"path": [str(path)], "label": [0], "original_width": [123]})
+    tr = MetadataFeatures().fit(data)
+    kernel = pickle.loads(pickle.dumps(tr.kernel()))
+    row = kernel(str(path))
+    assert row.shape == (len(tr.get_feature_names_out()),) and np.isnan(row[-1])
+    np.testing.assert_array_equal(row[:-1], metadata_vector(str(path)))
+    full = tr.transform(data)
+    np.testing.assert_array_equal(full[0, :-1], row[:-1].astype(np.float32))
+    assert full[0, -1] == 123

@@ -14,11 +14,12 @@ from sklearn.base import clone
 
 import deepfeat
 from deepfeat import ImageLoadError, load_image
+from deepfeat.features._fft import FFTSpectrum
 from deepfeat.features._spectrum import (
     DCT_FEATURE_NAMES,
-    FFTSpectrum,
     block_dct_features,
     radial_spectrum,
+    spectrum_vector,
 )
 
 N_BINS = 64
@@ -498,3 +499,16 @@ def test_real_faces(dfdc_dir, k140_dir):
     assert X.shape == (8, 64 + 130) and np.isfinite(X).all()
     # natural images: power falls with frequency (several decades from bin 1 to Nyquist)
     assert np.all(X[:, 1] - X[:, 63] > 2)
+
+
+def test_kernel_is_the_transformer_row_and_pickles(rng):
+    """Worker processes use FFTSpectrum.kernel(): same numbers as transform, picklable."""
+    import pickle
+
+    images = [rng.integers(0, 256, (70 + 9 * i, 90, 3), dtype=np.uint8) for i in range(3)]
+    fft = FFTSpectrum(n_bins=20, channels="rgb", dct=True, residual="median")
+    kernel = pickle.loads(pickle.dumps(fft.kernel()))
+    rows = np.vstack([kernel(img) for img in images])
+    np.testing.assert_array_equal(rows, fft.fit_transform(images))
+    direct = spectrum_vector(images[0], n_bins=20, channels="rgb", dct=True, residual="median")
+    np.testing.assert_array_equal(direct, rows[0])

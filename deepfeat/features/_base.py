@@ -19,11 +19,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, source_name
+from ._work import FAILURE_COLUMNS, as_rgb_uint8, failure_reason, item_name
 
 logger = logging.getLogger(__name__)
 
 ON_ERROR = ("raise", "record")
-FAILURE_COLUMNS = ["path", "stage", "reason"]
 
 
 def as_items(X: Any) -> list[Any]:
@@ -61,36 +61,6 @@ def as_items(X: Any) -> list[Any]:
         else:
             raise TypeError(f"expected a path or an image array, got {type(item).__name__}")
     return items
-
-
-def item_name(item: Any, index: int) -> str:
-    """A printable name for an input item (its path, or ``<array 3>``)."""
-    return item if isinstance(item, str) else f"<array {index}>"
-
-
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Validate an in-memory image and return it as ``H×W×3`` uint8 RGB.
-
-    Grayscale ``H×W`` and ``H×W×1`` arrays are repeated to three channels; ``H×W×4`` drops
-    alpha; float arrays in ``[0, 1]`` are scaled to ``0..255``.
-    """
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {arr.shape}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.dtype != np.uint8:
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)):
-                raise ValueError("image contains NaN or infinite values")
-            scale = 255.0 if arr.max(initial=0.0) <= 1.0 else 1.0
-            arr = np.clip(arr * scale, 0, 255).round()
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(arr)
 
 
 class ImageTransformer(TransformerMixin, BaseEstimator):
@@ -256,10 +226,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         return out, errs
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ImageLoadError):
-        return exc.reason
-    return f"{type(exc).__name__}: {exc}"
+_reason = failure_reason
 
 
 def check_on_error(value: str) -> str:

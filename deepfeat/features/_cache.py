@@ -20,9 +20,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,15 @@ from ._base import FAILURE_COLUMNS, as_items
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeatureCache", "extract_table", "file_digest", "model_sha256", "settings_digest"]
+__all__ = [
+    "ExtractedChunk",
+    "FeatureCache",
+    "extract_table",
+    "file_digest",
+    "iter_extract",
+    "model_sha256",
+    "settings_digest",
+]
 
 _HASH_COL = "content_sha256"
 _STAGE_COL = "failed_stage"
@@ -176,6 +184,129 @@ class FeatureCache:
         return out.reset_index(drop=True)
 
 
+class ExtractedChunk(NamedTuple):
+    """One chunk of :func:`iter_extract`: inputs ``start:stop`` in input order."""
+
+    start: int
+    stop: int
+    values: np.ndarray
+    failures: list[dict[str, str]]
+    n_extracted: int
+
+
+def iter_extract(
+    inputs: Any,
+    extractor: Any,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_size: int = 256,
+    progress: bool = False,
+) -> Iterator[ExtractedChunk]:
+    """Extract features chunk by chunk, in input order, with an optional restartable cache.
+
+    The streaming form of :func:`extract_table`: memory is bounded by a few chunks, not by
+    the number of inputs, so the caller can write each chunk out as it arrives (the
+    ``deepfeat extract`` command appends them to its parquet file). Chunks are computed
+    through :meth:`ImageFeatures.iter_blocks`, whose workers run across chunk boundaries;
+    each finished chunk is written to the cache as soon as it is complete.
+
+    Parameters
+    ----------
+    inputs, extractor, cache_dir, chunk_size, progress
+        As in :func:`extract_table`.
+
+    Yields
+    ------
+    ExtractedChunk
+        ``start, stop`` positions, ``float32`` values (sidecar columns filled), failure
+        records and how many of the chunk's inputs were computed (not read from cache).
+    """
+    items = as_items(inputs)
+    names = list(extractor.get_feature_names_out())
+    n = len(items)
+    unreadable: dict[int, dict[str, str]] = {}
+    cache = None if cache_dir is None else FeatureCache(cache_dir, settings_digest(extractor))
+    digests: list[str | None] = [None] * n
+    if cache is not None:
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                try:
+                    digests[i] = file_digest(item)
+                except OSError as exc:
+                    reason = exc.strerror or str(exc)
+                    unreadable[i] = {"path": item, "stage": "read", "reason": reason}
+    chunks = [range(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    todo = [
+        [i for i in c if i not in unreadable and (cache is None or digests[i] not in cache)]
+        for c in chunks
+    ]
+    computing = [k for k, t in enumerate(todo) if t]
+    meta = getattr(extractor, "transformers_", {}).get("meta")
+    with_sidecar = isinstance(inputs, pd.DataFrame) and hasattr(meta, "sidecar_features")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, unit="img", desc="extract")
+    stream = extractor.iter_blocks(
+        [[items[i] for i in todo[k]] for k in computing],
+        offsets=[chunks[k].start for k in computing],
+        bar=bar,
+    )
+    done: dict[int, tuple[np.ndarray, list[dict[str, str]]]] = {}
+    try:
+        for k, c in enumerate(chunks):
+            out = np.full((len(c), len(names)), np.nan, dtype=np.float32)
+            failures = [unreadable[i] for i in c if i in unreadable]
+            if todo[k]:
+                while k not in done:
+                    b, values, fails = next(stream)
+                    done[computing[b]] = (values, fails)
+                    _write_chunk(cache, computing[b], todo, digests, items, names, values, fails)
+                values, fails = done.pop(k)
+                out[[i - c.start for i in todo[k]]] = values
+                failures.extend(fails)
+            cached = [i for i in c if i not in unreadable and i not in set(todo[k])]
+            if cached and cache is not None:
+                rows = cache.read([digests[i] for i in cached], names)  # type: ignore[misc]
+                out[[i - c.start for i in cached]] = rows[names].to_numpy(dtype=np.float32)
+                for i, stage, reason in zip(cached, rows[_STAGE_COL], rows[_REASON_COL]):
+                    if stage:
+                        failures.append({"path": items[i], "stage": stage, "reason": reason})
+                if bar is not None:
+                    bar.update(len(cached))
+            if bar is not None:
+                bar.update(sum(1 for i in c if i in unreadable))
+            if with_sidecar:
+                side = meta.sidecar_features(inputs.iloc[c.start : c.stop], len(c))
+                if side is not None:
+                    for col in side.columns:
+                        out[:, names.index(col)] = side[col].to_numpy(dtype=np.float32)
+            yield ExtractedChunk(c.start, c.stop, out, failures, len(todo[k]))
+    finally:
+        stream.close()
+        if bar is not None:
+            bar.close()
+
+
+def _write_chunk(cache, k, todo, digests, items, names, values, fails) -> None:
+    """Cache the computed rows of chunk ``k`` (features or the failure that explains them)."""
+    if cache is None:
+        return
+    keep = [j for j, i in enumerate(todo[k]) if digests[i] is not None]
+    if not keep:
+        return
+    first: dict[str, tuple[str, str]] = {}
+    for rec in fails:
+        first.setdefault(rec["path"], (rec["stage"], rec["reason"]))
+    table = pd.DataFrame(values[keep], columns=names)
+    paths = [items[todo[k][j]] for j in keep]
+    table.insert(0, _HASH_COL, [digests[todo[k][j]] for j in keep])
+    table[_STAGE_COL] = [first.get(p, ("", ""))[0] for p in paths]
+    table[_REASON_COL] = [first.get(p, ("", ""))[1] for p in paths]
+    cache.write(table.drop_duplicates(_HASH_COL))
+
+
 def extract_table(
     inputs: Any,
     extractor: Any,
@@ -205,6 +336,10 @@ def extract_table(
     failures : pandas.DataFrame
         ``path, stage, reason`` for every input that failed in some stage.
 
+    See Also
+    --------
+    iter_extract : the same, chunk by chunk (bounded memory).
+
     Examples
     --------
     >>> import tempfile
@@ -215,83 +350,29 @@ def extract_table(
     >>> feats.shape[0], len(fails)
     (8, 0)
     """
-    items = as_items(inputs)
     names = list(extractor.get_feature_names_out())
-    n = len(items)
-    out = np.full((n, len(names)), np.nan, dtype=np.float32)
-    failures: list[dict[str, str]] = []
-    cache = None
-    if cache_dir is not None:
-        cache = FeatureCache(cache_dir, settings_digest(extractor))
-    digests: list[str | None] = [None] * n
-    if cache is not None:
-        for i, item in enumerate(items):
-            if isinstance(item, str):
-                try:
-                    digests[i] = file_digest(item)
-                except OSError as exc:
-                    failures.append(
-                        {"path": item, "stage": "read", "reason": exc.strerror or str(exc)}
-                    )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, unit="img", desc="extract")
-    unreadable = {f["path"] for f in failures}
+    n = len(inputs) if isinstance(inputs, pd.DataFrame) else None
     t0 = time.perf_counter()
-    n_new = 0
-    try:
-        for start in range(0, n, chunk_size):
-            idx = list(range(start, min(start + chunk_size, n)))
-            todo = [
-                i
-                for i in idx
-                if not (isinstance(items[i], str) and items[i] in unreadable)
-                and (cache is None or digests[i] is None or digests[i] not in cache)
-            ]
-            if todo:
-                values = extractor.transform([items[i] for i in todo])
-                failed = extractor.failures_
-                n_new += len(todo)
-                out[todo] = values
-                fail_by_path: dict[str, tuple[str, str]] = {}
-                for rec in failed.to_dict("records"):
-                    failures.append(rec)
-                    fail_by_path.setdefault(rec["path"], (rec["stage"], rec["reason"]))
-                if cache is not None:
-                    keep = [k for k, i in enumerate(todo) if digests[i] is not None]
-                    if keep:
-                        table = pd.DataFrame(values[keep], columns=names)
-                        stages = [fail_by_path.get(items[todo[k]], ("", ""))[0] for k in keep]
-                        reasons = [fail_by_path.get(items[todo[k]], ("", ""))[1] for k in keep]
-                        table.insert(0, _HASH_COL, [digests[todo[k]] for k in keep])
-                        table[_STAGE_COL] = stages
-                        table[_REASON_COL] = reasons
-                        cache.write(table.drop_duplicates(_HASH_COL))
-            if cache is not None:
-                cached = [i for i in idx if i not in todo and digests[i] is not None]
-                if cached:
-                    rows = cache.read([digests[i] for i in cached], names)
-                    out[cached] = rows[names].to_numpy(dtype=np.float32)
-                    for i, stage, reason in zip(cached, rows[_STAGE_COL], rows[_REASON_COL]):
-                        if stage:
-                            failures.append({"path": items[i], "stage": stage, "reason": reason})
-            if bar is not None:
-                bar.update(len(idx))
-    finally:
-        if bar is not None:
-            bar.close()
-    elapsed = time.perf_counter() - t0
-    logger.info("%d inputs (%d extracted, %d from cache) in %.1f s", n, n_new, n - n_new, elapsed)
-    meta = getattr(extractor, "transformers_", {}).get("meta")
-    if meta is not None and hasattr(meta, "sidecar_features") and isinstance(inputs, pd.DataFrame):
-        side = meta.sidecar_features(inputs, n)
-        if side is not None:
-            for col in side.columns:
-                out[:, names.index(col)] = side[col].to_numpy(dtype=np.float32)
+    parts: list[np.ndarray] = []
+    failures: list[dict[str, str]] = []
+    n_new = n_unreadable = 0
+    for chunk in iter_extract(
+        inputs, extractor, cache_dir=cache_dir, chunk_size=chunk_size, progress=progress
+    ):
+        parts.append(chunk.values)
+        failures.extend(chunk.failures)
+        n_new += chunk.n_extracted
+        n_unreadable += sum(f["stage"] == "read" for f in chunk.failures)
+    out = np.concatenate(parts) if parts else np.empty((0, len(names)), np.float32)
+    n = out.shape[0] if n is None else n
+    logger.info(
+        "%d inputs (%d extracted, %d from cache) in %.1f s",
+        n,
+        n_new,
+        n - n_new - n_unreadable,
+        time.perf_counter() - t0,
+    )
     features = pd.DataFrame(out, columns=names)
     features.attrs["n_extracted"] = n_new
-    features.attrs["n_cached"] = n - n_new - len(unreadable)
-    fails = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
-    return features, fails
+    features.attrs["n_cached"] = n - n_new - n_unreadable
+    return features, pd.DataFrame(failures, columns=FAILURE_COLUMNS)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 import numpy as np
@@ -12,8 +15,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
-from ._base import FAILURE_COLUMNS, as_items, as_rgb_uint8, item_name
+from .._io import DEFAULT_MAX_PIXELS, ImageLoadError
+from ._base import FAILURE_COLUMNS, as_items
+from ._work import GroupWork, pixel_free_work
 
 logger = logging.getLogger(__name__)
 
@@ -34,73 +38,70 @@ def _default_transformer(group: str):
 
         return CNNEmbedder()
     if group == "fft":
-        from ._spectrum import FFTSpectrum
+        from ._fft import FFTSpectrum
 
         return FFTSpectrum()
-    from ._metadata import MetadataFeatures
+    from ._meta import MetadataFeatures
 
     return MetadataFeatures()
 
 
-def _decode(item: Any, max_pixels: int | None) -> np.ndarray:
-    if isinstance(item, np.ndarray):
-        return as_rgb_uint8(item)
-    return load_image(item, max_pixels=max_pixels)
+def _effective_jobs(n_jobs: int | None) -> int:
+    if n_jobs in (None, 0, 1):
+        return 1
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return int(n_jobs)
 
 
-def _pixel_free_work(
-    items: list[Any],
-    offset: int,
-    transformers: dict[str, Any],
-    need_images: bool,
-    max_pixels: int | None,
-    crop,
-) -> tuple[dict[str, np.ndarray], list[dict[str, str]], list[np.ndarray | None]]:
-    """Decode a slice of inputs and run the per-image groups (fft, meta) on it.
+def _run_tasks(tasks: list[tuple], n_jobs: int, parent_busy: bool) -> Iterator[tuple[int, tuple]]:
+    """Run :func:`pixel_free_work` on every task; yield ``(task index, result)`` as done.
 
-    Runs in a worker process when ``n_jobs > 1``; returns feature blocks, failure records and
-    the decoded images (for the CNN in the parent process).
+    * ``n_jobs == 1`` without a CNN: in order, in this process.
+    * ``n_jobs == 1`` with a CNN (``parent_busy``): one helper thread decodes and computes
+      the per-image groups of the next slices while this thread runs the CNN on the
+      current one (decoding, FFTs and onnxruntime release the GIL).
+    * ``n_jobs > 1``: a reusable pool of worker processes (``loky``), kept two slices
+      per worker ahead. Without a CNN to run, this process also takes the next slice
+      itself whenever no result is ready, so it works while the workers start.
     """
-    n = len(items)
-    images: list[np.ndarray | None] = [None] * n
-    failures: list[dict[str, str]] = []
-    for i, item in enumerate(items):
-        try:
-            img = _decode(item, max_pixels)
-            if crop is not None:
-                cropped = crop.crop(img)
-                if cropped is None:
-                    failures.append(
-                        {
-                            "path": item_name(item, offset + i),
-                            "stage": "crop",
-                            "reason": "no face found (crop policy 'skip')",
-                        }
-                    )
-                    continue
-                img = cropped
-            images[i] = img
-        except (ImageLoadError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, ImageLoadError) else str(exc)
-            failures.append(
-                {"path": item_name(item, offset + i), "stage": "load", "reason": reason}
-            )
-    ok = [i for i in range(n) if images[i] is not None]
-    blocks: dict[str, np.ndarray] = {}
-    for group, tr in transformers.items():
-        if group == "cnn":
-            continue
-        block = np.full((n, len(tr.get_feature_names_out())), np.nan, dtype=np.float32)
-        if ok:
-            if group == "meta":  # metadata reads the original file, never the crop
-                feats = tr.transform_items([items[i] for i in ok])
-            else:
-                feats = tr.transform_items([items[i] for i in ok], [images[i] for i in ok])
-            block[ok] = feats
-            for rec in tr.failures_.to_dict("records"):
-                failures.append({**rec, "stage": group})
-        blocks[group] = block
-    return blocks, failures, (images if need_images else [None] * n)
+    if not tasks:
+        return
+    if n_jobs == 1 and not parent_busy:
+        for k, task in enumerate(tasks):
+            yield k, pixel_free_work(*task)
+        return
+    if n_jobs == 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor: Any = ThreadPoolExecutor(1, thread_name_prefix="deepfeat-decode")
+        window, own = 2, None
+    else:
+        from joblib.externals.loky import get_reusable_executor
+
+        executor = get_reusable_executor(max_workers=n_jobs)
+        window, own = 2 * n_jobs, None
+    pending = deque(range(len(tasks)))
+    running: dict[Future, int] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < window:
+                k = pending.popleft()
+                running[executor.submit(pixel_free_work, *tasks[k])] = k
+            done = [f for f in running if f.done()]
+            if not done and pending and n_jobs > 1 and not parent_busy:
+                own = pending.popleft()
+                yield own, pixel_free_work(*tasks[own])
+                continue
+            if not done:
+                done = list(wait(running, return_when=FIRST_COMPLETED).done)
+            for f in sorted(done, key=running.__getitem__):
+                yield running.pop(f), f.result()
+    finally:
+        for f in running:
+            f.cancel()
+        if n_jobs == 1:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 class ImageFeatures(TransformerMixin, BaseEstimator):
@@ -261,40 +262,14 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "transformers_")
         items = as_items(X)
         n = len(items)
-        out = np.full((n, self.n_features_out_), np.nan, dtype=np.float32)
-        slices: dict[str, slice] = {}
-        start = 0
-        for group, tr in self.transformers_.items():
-            width = len(tr.get_feature_names_out())
-            slices[group] = slice(start, start + width)
-            start += width
-
-        local = {g: tr for g, tr in self.transformers_.items() if g != "cnn"}
-        cnn = self.transformers_.get("cnn")
-        crop = self.cropper_
-        failures: list[dict[str, str]] = []
         t0 = time.perf_counter()
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, unit="img", desc="features")
-        chunks = [range(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
-        n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1
-        tasks = [
-            ([items[i] for i in c], c.start, local, cnn is not None, self.max_pixels, crop)
-            for c in chunks
-        ]
         try:
-            if n_jobs == 1 or len(chunks) <= 1:
-                results = (_pixel_free_work(*task) for task in tasks)
-                self._consume(results, chunks, items, out, slices, cnn, failures, bar)
-            else:
-                from joblib import Parallel, delayed
-
-                with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
-                    results = parallel(delayed(_pixel_free_work)(*task) for task in tasks)
-                    self._consume(results, chunks, items, out, slices, cnn, failures, bar)
+            ((_, out, failures),) = list(self.iter_blocks([items], bar=bar))
         finally:
             if bar is not None:
                 bar.close()
@@ -320,19 +295,98 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             raise ImageLoadError(first["path"], f"{first['stage']}: {first['reason']}")
         return out
 
-    def _consume(self, results, chunks, items, out, slices, cnn, failures, bar) -> None:
-        for c, (blocks, fails, images) in zip(chunks, results):
-            rows = np.arange(c.start, c.stop)
-            for group, block in blocks.items():
-                out[rows, slices[group]] = block
-            failures.extend(fails)
+    def _group_work(self) -> dict[str, GroupWork]:
+        """What the workers compute: every group but the CNN, by kernel when available."""
+        work = {}
+        for group, tr in self.transformers_.items():
+            if group == "cnn":
+                continue
+            kernel = tr.kernel() if hasattr(tr, "kernel") else None
+            work[group] = GroupWork(
+                width=len(tr.get_feature_names_out()),
+                kernel=kernel,
+                transformer=None if kernel is not None else tr,
+                from_file=group == "meta" or not getattr(tr, "needs_pixels", True),
+            )
+        return work
+
+    def iter_blocks(
+        self, blocks: Sequence[Sequence[Any]], offsets: Sequence[int] | None = None, bar=None
+    ) -> Iterator[tuple[int, np.ndarray, list[dict[str, str]]]]:
+        """Features of several blocks of normalised inputs, yielded per block when complete.
+
+        The worker pool (or helper thread) runs across block boundaries, so a caller that
+        writes each block as it arrives (:func:`~deepfeat.features._cache.extract_table`)
+        never stalls the pipeline. Each block is cut into ``batch_size`` slices from its own
+        start, so a block's values never depend on the other blocks. Sidecar columns are not
+        filled here (see :meth:`transform`).
+
+        Parameters
+        ----------
+        blocks : sequence of sequences of paths or arrays
+        offsets : sequence of int, optional
+            Position of each block's first input in the caller's list (names ``<array N>``).
+        bar : tqdm progress bar, optional
+            Advanced by the number of inputs of each finished slice.
+
+        Yields
+        ------
+        index : int
+            The block's position in ``blocks`` (blocks may finish out of order).
+        values : numpy.ndarray
+            ``float32`` ``(len(block), n_features_out_)``.
+        failures : list of dict
+            ``path, stage, reason``, in input order of the slices.
+        """
+        check_is_fitted(self, "transformers_")
+        offsets = list(offsets) if offsets is not None else [0] * len(blocks)
+        slices: dict[str, slice] = {}
+        start = 0
+        for group, tr in self.transformers_.items():
+            width = len(tr.get_feature_names_out())
+            slices[group] = slice(start, start + width)
+            start += width
+        work = self._group_work()
+        cnn = self.transformers_.get("cnn")
+        bs = int(self.batch_size)
+        tasks: list[tuple] = []
+        where: list[tuple[int, int]] = []
+        n_tasks = [0] * len(blocks)
+        for b, block in enumerate(blocks):
+            for s in range(0, len(block), bs):
+                sub = list(block[s : s + bs])
+                tasks.append(
+                    (sub, offsets[b] + s, work, cnn is not None, self.max_pixels, self.cropper_)
+                )
+                where.append((b, s))
+                n_tasks[b] += 1
+        for b, block in enumerate(blocks):
+            if not block:
+                yield b, np.empty((0, self.n_features_out_), dtype=np.float32), []
+        values: dict[int, np.ndarray] = {}
+        fails: dict[int, dict[int, list[dict[str, str]]]] = {}
+        n_jobs = _effective_jobs(self.n_jobs)
+        for k, (group_blocks, task_fails, images) in _run_tasks(tasks, n_jobs, cnn is not None):
+            b, s = where[k]
+            sub = tasks[k][0]
+            if b not in values:
+                values[b] = np.full((len(blocks[b]), self.n_features_out_), np.nan, np.float32)
+                fails[b] = {}
+            rows = slice(s, s + len(sub))
+            for group, block in group_blocks.items():
+                values[b][rows, slices[group]] = block
             if cnn is not None:
-                ok = [k for k, img in enumerate(images) if img is not None]
+                ok = [j for j, img in enumerate(images) if img is not None]
                 if ok:
-                    sub_items = [items[c.start + k] for k in ok]
-                    feats = cnn.transform_items(sub_items, [images[k] for k in ok])
-                    out[rows[ok], slices["cnn"]] = feats
+                    feats = cnn.transform_items([sub[j] for j in ok], [images[j] for j in ok])
+                    values[b][np.arange(s, s + len(sub))[ok], slices["cnn"]] = feats
                     for rec in cnn.failures_.to_dict("records"):
-                        failures.append({**rec, "stage": "cnn"})
+                        task_fails.append({**rec, "stage": "cnn"})
+            fails[b][s] = task_fails
             if bar is not None:
-                bar.update(len(c))
+                bar.update(len(sub))
+            n_tasks[b] -= 1
+            if n_tasks[b] == 0:
+                by_slice = fails.pop(b)
+                ordered = [rec for key in sorted(by_slice) for rec in by_slice[key]]
+                yield b, values.pop(b), ordered

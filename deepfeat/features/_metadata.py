@@ -6,9 +6,11 @@ carry other traces: no camera tags, an editor or generator ``Software`` string, 
 chunks written by Stable Diffusion front-ends, an IPTC ``DigitalSourceType`` of
 ``trainedAlgorithmicMedia``, a C2PA manifest, or the standard libjpeg tables of a re-encode.
 :func:`read_metadata` turns one file into a fixed, ordered set of numeric features
-(``meta_<source>_<field>``); :class:`MetadataFeatures` is the stateless scikit-learn
-transformer (columns ``meta_*``) that can also join numeric sidecar columns of a dataset
-table (``meta_sidecar_*``).
+(``meta_<source>_<field>``); :class:`~deepfeat.MetadataFeatures` (in
+:mod:`deepfeat.features._meta`) is the stateless scikit-learn transformer (columns
+``meta_*``) that can also join numeric sidecar columns of a dataset table
+(``meta_sidecar_*``). This module imports neither scikit-learn nor pandas, so worker
+processes that read metadata start fast.
 
 Every feature is a float: 1/0 for flags, NaN where a feature is undefined (e.g. JPEG
 features of a PNG, or any file feature of an in-memory array). No string ever becomes a
@@ -63,11 +65,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .._io import ImageLoadError, _open_bytes, _register_heif, source_name
-from ..datasets import LEAK_COLUMNS
-from ._base import ImageTransformer, as_items
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +75,10 @@ __all__ = [
     "FEATURE_NAMES",
     "GENERATION_PARAMETER_MARKERS",
     "ICC_PATTERNS",
-    "LEAK_COLUMNS",
     "PNG_GENERATOR_TEXT_KEYS",
     "SOFTWARE_PATTERNS",
-    "MetadataFeatures",
     "estimate_jpeg_quality",
+    "metadata_vector",
     "read_metadata",
     "sidecar_feature_name",
 ]
@@ -1469,242 +1467,19 @@ def read_metadata(path: Any, *, sidecar: Mapping[str, Any] | None = None) -> dic
     return feats
 
 
-def _is_numeric(series: pd.Series) -> bool:
-    return bool(pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
+def metadata_vector(item: Any, *, n_sidecar: int = 0) -> np.ndarray:
+    """The :data:`FEATURE_NAMES` values of one file (or array) as a float64 vector.
 
-
-def _read_vector(item: Any) -> np.ndarray:
-    feats = read_metadata(item)
-    return np.fromiter(feats.values(), dtype=np.float64, count=len(FEATURE_NAMES))
-
-
-class MetadataFeatures(ImageTransformer):
-    """Stateless transformer of file-metadata features (columns ``meta_*``).
-
-    Reads each file's headers (no pixel decode) with :func:`read_metadata`; see
-    ``docs/features_metadata.md`` for every column. When ``X`` is a dataset DataFrame
-    (:func:`deepfeat.load_dataset`: ``path, label, group`` + sidecar columns), numeric
-    sidecar columns are joined per row as ``meta_sidecar_<column>``.
-
-    Parameters
-    ----------
-    sidecar : "auto", None or list of str, default="auto"
-        ``"auto"``: :meth:`fit` on a DataFrame keeps every numeric sidecar column except
-        provenance/leak columns (:data:`LEAK_COLUMNS`) and columns equal to the label
-        (those are skipped with a logged warning). A list names the columns explicitly;
-        asking for a leak column raises ``ValueError``. ``None`` joins nothing.
-    on_error : {"raise", "record"}, default="raise"
-        ``"record"``: a file that is not an image gives a NaN row and a ``failures_`` row
-        with stage ``meta`` instead of raising.
-
-    Attributes
-    ----------
-    sidecar_columns_ : list of str
-        The sidecar columns joined (fixed at :meth:`fit`; output columns are then fixed).
-    n_features_out_ : int
-    failures_ : pandas.DataFrame
-        ``path, stage, reason`` for each failed input of the last :meth:`transform`.
-
-    Notes
-    -----
-    Sidecar values are joined only when :meth:`transform` (or :meth:`sidecar_features`)
-    receives the DataFrame; for plain paths or arrays the sidecar columns are NaN. Without
-    :meth:`fit`, ``sidecar="auto"`` joins nothing.
+    ``n_sidecar`` NaN slots are appended for the sidecar columns that
+    :class:`~deepfeat.MetadataFeatures` fills from a dataset table.
 
     Examples
     --------
-    >>> import io, numpy as np
-    >>> tr = MetadataFeatures(sidecar=None)
-    >>> X = tr.fit_transform([np.zeros((32, 48, 3), np.uint8)])
-    >>> X.shape[1] == len(tr.get_feature_names_out()), float(X[0, 0]) != float(X[0, 0])
+    >>> import numpy as np
+    >>> v = metadata_vector(np.zeros((4, 6, 3), np.uint8), n_sidecar=2)
+    >>> v.shape == (len(FEATURE_NAMES) + 2,), bool(np.isnan(v[-1]))
     (True, True)
     """
-
-    prefix = "meta"
-    needs_pixels = False
-    stage = "meta"
-
-    def __init__(self, sidecar: str | Sequence[str] | None = "auto", on_error: str = "raise"):
-        self.sidecar = sidecar
-        self.on_error = on_error
-
-    # -- parameters and sidecar selection ---------------------------------------------
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        sc = self.sidecar
-        if sc is None or (isinstance(sc, str) and sc == "auto"):
-            return
-        if isinstance(sc, str) or not all(isinstance(c, str) for c in sc):
-            raise ValueError(f"sidecar must be 'auto', None or a list of column names, got {sc!r}")
-        leaks = [c for c in sc if c.lower() in LEAK_COLUMNS]
-        if leaks:
-            raise ValueError(
-                f"sidecar columns {leaks} describe provenance or the label and would leak it "
-                f"into the features; refusing (never use: {sorted(LEAK_COLUMNS)})"
-            )
-
-    @staticmethod
-    def _label_like(column: pd.Series, labels: Any) -> bool:
-        """Whether ``column`` is a relabelling of ``labels`` (one-to-one on every row)."""
-        if labels is None:
-            return False
-        y = pd.Series(np.asarray(labels)).reset_index(drop=True)
-        c = column.reset_index(drop=True)
-        if len(y) != len(c) or len(c) == 0:
-            return False
-        pair = pd.DataFrame({"c": c.astype(object).where(c.notna(), "<na>"), "y": y})
-        if pair["y"].nunique() < 2:
-            return False
-        return bool(
-            pair.groupby("c")["y"].nunique().max() == 1
-            and pair.groupby("y")["c"].nunique().max() == 1
-        )
-
-    def _select_sidecar(self, X: Any, y: Any) -> list[str]:
-        sc = self.sidecar
-        if sc is None:
-            return []
-        is_df = isinstance(X, pd.DataFrame)
-        labels = y if y is not None else (X["label"] if is_df and "label" in X.columns else None)
-        if isinstance(sc, str):  # "auto"
-            if not is_df:
-                return []
-            chosen, skipped = [], []
-            for col in X.columns:
-                name = str(col)
-                if name.lower() in ("path", "label", "group"):
-                    continue
-                series = X[col]
-                numeric = _is_numeric(series)
-                if name.lower() in LEAK_COLUMNS:
-                    logger.info("sidecar column %r is provenance, never a feature", name)
-                    continue
-                if numeric and self._label_like(series, labels):
-                    skipped.append(name)
-                    continue
-                if numeric:
-                    chosen.append(name)
-                else:
-                    logger.debug("sidecar column %r is not numeric; not joined", name)
-            if skipped:
-                logger.warning(
-                    "MetadataFeatures: skipping sidecar column(s) %s: they equal the label "
-                    "(one-to-one) and would leak it",
-                    skipped,
-                )
-            return chosen
-        cols = list(sc)
-        if is_df:
-            missing = [c for c in cols if c not in X.columns]
-            if missing:
-                raise ValueError(
-                    f"sidecar columns {missing} are not in X (columns: {list(X.columns)})"
-                )
-            for c in cols:
-                series = X[c]
-                if not _is_numeric(series):
-                    raise ValueError(f"sidecar column {c!r} is not numeric ({series.dtype})")
-                if self._label_like(series, labels):
-                    raise ValueError(
-                        f"sidecar column {c!r} equals the label (one-to-one); refusing it "
-                        "because it would leak the label into the features"
-                    )
-        return cols
-
-    def _active_sidecar(self) -> list[str]:
-        cols = getattr(self, "sidecar_columns_", None)
-        if cols is not None:
-            return list(cols)
-        if self.sidecar is None or isinstance(self.sidecar, str):
-            return []
-        return list(self.sidecar)
-
-    # -- sklearn API ----------------------------------------------------------------------
-    def fit(self, X: Any = None, y: Any = None) -> MetadataFeatures:
-        """Fix the sidecar columns (``sidecar_columns_``) and the output size.
-
-        Parameters
-        ----------
-        X : dataset DataFrame, paths or arrays, optional
-            Only a DataFrame contributes sidecar columns.
-        y : array-like, optional
-            Labels; sidecar columns equal to them are refused. Defaults to ``X["label"]``.
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        self.sidecar_columns_ = self._select_sidecar(X, y)
-        self.n_features_out_ = len(self._feature_names())
-        return self
-
-    def _feature_names(self) -> list[str]:
-        return [*FEATURE_NAMES, *_sidecar_names(self._active_sidecar())]
-
-    def sidecar_features(self, X: Any, n_rows: int | None = None) -> pd.DataFrame | None:
-        """The sidecar block for ``X``: one float32 column per sidecar feature.
-
-        Returns ``None`` when no sidecar column is active; NaN columns when ``X`` is not a
-        DataFrame or lacks a column (logged).
-        """
-        cols = self._active_sidecar()
-        if not cols:
-            return None
-        names = _sidecar_names(cols)
-        n = len(X) if n_rows is None and hasattr(X, "__len__") else n_rows
-        data: dict[str, np.ndarray] = {}
-        for col, name in zip(cols, names):
-            if isinstance(X, pd.DataFrame) and col in X.columns:
-                values = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=np.float32)
-            else:
-                if isinstance(X, pd.DataFrame):
-                    logger.warning("sidecar column %r missing from X; its feature is NaN", col)
-                values = np.full(int(n or 0), np.nan, dtype=np.float32)
-            data[name] = values
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(data, index=index)
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Metadata features of every input (sidecar columns joined from a DataFrame).
-
-        Parameters
-        ----------
-        X : path, sequence of paths or arrays, or dataset DataFrame with a ``path`` column
-
-        Returns
-        -------
-        numpy.ndarray
-            ``float32`` of shape ``(n_inputs, n_features_out_)``.
-        """
-        self._validate_params()
-        items = as_items(X)
-        out = self.transform_items(items)
-        side = self.sidecar_features(X, len(items))
-        if side is not None and isinstance(X, pd.DataFrame):
-            ok = ~np.all(np.isnan(out[:, : len(FEATURE_NAMES)]), axis=1)
-            out[ok, len(FEATURE_NAMES) :] = side.to_numpy(dtype=np.float32)[ok]
-        return out
-
-    def transform_items(self, items: Sequence[Any], images: Any = None) -> np.ndarray:
-        """Features of normalised items (paths or arrays); sidecar columns are NaN here."""
-        self._memo: dict[int, np.ndarray] = {}
-        try:
-            return super().transform_items(items, images)
-        finally:
-            del self._memo
-
-    def _transform_paths(self, items: Sequence[Any]) -> np.ndarray:
-        n_side = len(self._active_sidecar())
-        memo = getattr(self, "_memo", {})
-        rows = []
-        for item in items:
-            row = memo.get(id(item))
-            if row is None:
-                row = _read_vector(item)
-                memo[id(item)] = row
-            rows.append(row)
-        out = np.vstack(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
-        if n_side:
-            out = np.hstack([out, np.full((len(rows), n_side), np.nan)])
-        return out
+    feats = read_metadata(item)
+    row = np.fromiter(feats.values(), dtype=np.float64, count=len(FEATURE_NAMES))
+    return np.concatenate([row, np.full(n_sidecar, np.nan)]) if n_sidecar else row

@@ -1,0 +1,189 @@
+"""The per-image work of extraction worker processes: decode, crop, spectrum and metadata.
+
+This module (and what it imports: numpy, Pillow, OpenCV, the pure functions of
+:mod:`~deepfeat.features._spectrum` and :mod:`~deepfeat.features._metadata`) never imports
+scikit-learn or pandas, so a freshly spawned worker process is ready in a fraction of a
+second; importing scikit-learn alone takes 1–2 s, longer than extracting the spectra and
+metadata of a few thousand face crops.
+
+A *kernel* is a picklable function of one input (a decoded image, or the file itself for
+metadata) to one float vector; the group transformers expose theirs with ``kernel()`` and
+use the same function in-process, so worker and in-process results are identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._io import ImageLoadError, load_image
+
+__all__ = [
+    "FAILURE_COLUMNS",
+    "GroupWork",
+    "as_rgb_uint8",
+    "failure_reason",
+    "item_name",
+    "pixel_free_work",
+]
+
+FAILURE_COLUMNS = ["path", "stage", "reason"]
+
+
+def item_name(item: Any, index: int) -> str:
+    """A printable name for an input item (its path, or ``<array 3>``)."""
+    return item if isinstance(item, str) else f"<array {index}>"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The short reason recorded for a failed input."""
+    if isinstance(exc, ImageLoadError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Validate an in-memory image and return it as ``H×W×3`` uint8 RGB.
+
+    Grayscale ``H×W`` and ``H×W×1`` arrays are repeated to three channels; ``H×W×4`` drops
+    alpha; float arrays in ``[0, 1]`` are scaled to ``0..255``.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {arr.shape}")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.dtype != np.uint8:
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)):
+                raise ValueError("image contains NaN or infinite values")
+            scale = 255.0 if arr.max(initial=0.0) <= 1.0 else 1.0
+            arr = np.clip(arr * scale, 0, 255).round()
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+@dataclass(frozen=True)
+class GroupWork:
+    """How a worker computes one feature group.
+
+    Attributes
+    ----------
+    width : int
+        Number of columns of the group.
+    kernel : callable or None
+        Per-input function to a vector of ``width`` values (``FFTSpectrum.kernel()``,
+        ``MetadataFeatures.kernel()``).
+    transformer : object or None
+        Fallback for a user transformer without ``kernel()``: its ``transform_items`` runs
+        on the whole slice (the worker then imports what the transformer needs).
+    from_file : bool
+        The kernel reads the original file (metadata), not the decoded or cropped pixels.
+    """
+
+    width: int
+    kernel: Callable[[Any], np.ndarray] | None = None
+    transformer: Any = None
+    from_file: bool = False
+
+
+def _decode(item: Any, max_pixels: int | None) -> np.ndarray:
+    if isinstance(item, np.ndarray):
+        return as_rgb_uint8(item)
+    return load_image(item, max_pixels=max_pixels)
+
+
+def pixel_free_work(
+    items: Sequence[Any],
+    offset: int,
+    groups: dict[str, GroupWork],
+    need_images: bool,
+    max_pixels: int | None,
+    crop: Any = None,
+) -> tuple[dict[str, np.ndarray], list[dict[str, str]], list[np.ndarray | None]]:
+    """Decode a slice of inputs (cropping faces if asked) and compute the per-image groups.
+
+    Parameters
+    ----------
+    items : sequence of paths or arrays
+    offset : int
+        Position of ``items[0]`` in the whole input (names ``<array N>`` inputs).
+    groups : dict of str to GroupWork
+        The groups to compute here (``fft``, ``meta``); the CNN runs in the parent.
+    need_images : bool
+        Return the decoded (cropped) images, for the CNN.
+    max_pixels : int or None
+        Decompression-bomb limit of :func:`deepfeat.load_image`.
+    crop : FaceCropper or None
+
+    Returns
+    -------
+    blocks : dict of str to numpy.ndarray
+        ``float32`` ``(len(items), width)`` per group, NaN where it failed.
+    failures : list of dict
+        ``path, stage, reason`` per failure.
+    images : list
+        Decoded images (``None`` for failures, or all ``None`` when not needed).
+    """
+    n = len(items)
+    images: list[np.ndarray | None] = [None] * n
+    failures: list[dict[str, str]] = []
+    for i, item in enumerate(items):
+        try:
+            img = _decode(item, max_pixels)
+            if crop is not None:
+                cropped = crop.crop(img)
+                if cropped is None:
+                    failures.append(
+                        {
+                            "path": item_name(item, offset + i),
+                            "stage": "crop",
+                            "reason": "no face found (crop policy 'skip')",
+                        }
+                    )
+                    continue
+                img = cropped
+            images[i] = img
+        except (ImageLoadError, ValueError) as exc:
+            failures.append(
+                {
+                    "path": item_name(item, offset + i),
+                    "stage": "load",
+                    "reason": failure_reason(exc),
+                }
+            )
+    ok = [i for i in range(n) if images[i] is not None]
+    blocks: dict[str, np.ndarray] = {}
+    for group, work in groups.items():
+        block = np.full((n, work.width), np.nan, dtype=np.float32)
+        if work.kernel is not None:
+            for i in ok:
+                try:
+                    block[i] = work.kernel(items[i] if work.from_file else images[i])
+                except Exception as exc:  # one bad input never stops the slice
+                    failures.append(
+                        {
+                            "path": item_name(items[i], offset + i),
+                            "stage": group,
+                            "reason": failure_reason(exc),
+                        }
+                    )
+        elif ok:
+            tr = work.transformer
+            sub = [items[i] for i in ok]
+            block[ok] = (
+                tr.transform_items(sub)
+                if work.from_file
+                else tr.transform_items(sub, [images[i] for i in ok])
+            )
+            for rec in tr.failures_.to_dict("records"):
+                failures.append({**rec, "stage": group})
+        blocks[group] = block
+    return blocks, failures, (images if need_images else [None] * n)
