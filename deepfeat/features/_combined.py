@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError
 from ._base import FAILURE_COLUMNS, as_items
-from ._work import GroupWork, pixel_free_work
+from ._work import GroupWork, decode_slice, group_blocks, pixel_free_work
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +58,8 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, parent_busy: bool) -> Iterator[t
     """Run :func:`pixel_free_work` on every task; yield ``(task index, result)`` as done.
 
     * ``n_jobs == 1`` without a CNN: in order, in this process.
-    * ``n_jobs == 1`` with a CNN (``parent_busy``): one helper thread decodes and computes
-      the per-image groups of the next slices while this thread runs the CNN on the
-      current one (decoding, FFTs and onnxruntime release the GIL).
+    * ``n_jobs == 1`` with a CNN (``parent_busy``): see :func:`_decode_ahead`.
+    * ``n_jobs > 1`` with a CNN: see :func:`_phased`.
     * ``n_jobs > 1``: a reusable pool of worker processes (``loky``), kept two slices
       per worker ahead. Without a CNN to run, this process also takes the next slice
       itself whenever no result is ready, so it works while the workers start.
@@ -72,15 +71,15 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, parent_busy: bool) -> Iterator[t
             yield k, pixel_free_work(*task)
         return
     if n_jobs == 1:
-        from concurrent.futures import ThreadPoolExecutor
+        yield from _decode_ahead(tasks)
+        return
+    from joblib.externals.loky import get_reusable_executor
 
-        executor: Any = ThreadPoolExecutor(1, thread_name_prefix="deepfeat-decode")
-        window, own = 2, None
-    else:
-        from joblib.externals.loky import get_reusable_executor
-
-        executor = get_reusable_executor(max_workers=n_jobs)
-        window, own = 2 * n_jobs, None
+    executor = get_reusable_executor(max_workers=n_jobs)
+    if parent_busy:
+        yield from _phased(tasks, executor, n_jobs)
+        return
+    window = 2 * n_jobs
     pending = deque(range(len(tasks)))
     running: dict[Future, int] = {}
     try:
@@ -89,7 +88,7 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, parent_busy: bool) -> Iterator[t
                 k = pending.popleft()
                 running[executor.submit(pixel_free_work, *tasks[k])] = k
             done = [f for f in running if f.done()]
-            if not done and pending and n_jobs > 1 and not parent_busy:
+            if not done and pending and not parent_busy:
                 own = pending.popleft()
                 yield own, pixel_free_work(*tasks[own])
                 continue
@@ -100,8 +99,55 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, parent_busy: bool) -> Iterator[t
     finally:
         for f in running:
             f.cancel()
-        if n_jobs == 1:
-            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _decode_ahead(tasks: list[tuple]) -> Iterator[tuple[int, tuple]]:
+    """One helper thread decodes slice ``k + 1`` while this thread finishes slice ``k``.
+
+    The spectrum and metadata of slice ``k`` run here, between CNN batches, not in the
+    helper: onnxruntime splits each operator statically over all cores, so work running
+    concurrently with it stalls whole operators. Decoding overlaps well (it mostly waits in
+    OpenCV/Pillow without the GIL, and finishes while this thread computes spectra);
+    spectrum and metadata did not (measured in ``scripts/bench_extract.py``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def decode(task: tuple):
+        items, offset, _, _, max_pixels, crop = task
+        return decode_slice(items, offset, max_pixels, crop)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="deepfeat-decode") as helper:
+        ahead = helper.submit(decode, tasks[0])
+        for k, (items, offset, groups, need_images, _, _) in enumerate(tasks):
+            images, failures = ahead.result()
+            if k + 1 < len(tasks):
+                ahead = helper.submit(decode, tasks[k + 1])
+            blocks, more = group_blocks(items, offset, groups, images)
+            yield k, (blocks, failures + more, images if need_images else [None] * len(items))
+
+
+def _split(task: tuple, n_parts: int) -> list[tuple]:
+    items, offset, *rest = task
+    step = -(-len(items) // n_parts)
+    return [(items[s : s + step], offset + s, *rest) for s in range(0, len(items), step)]
+
+
+def _merge(parts: list[tuple]) -> tuple:
+    blocks = {g: np.concatenate([p[0][g] for p in parts]) for g in parts[0][0]}
+    return blocks, [f for p in parts for f in p[1]], [im for p in parts for im in p[2]]
+
+
+def _phased(tasks: list[tuple], executor: Any, n_parts: int) -> Iterator[tuple[int, tuple]]:
+    """Each slice's decode/spectrum/metadata spread over ``n_parts`` workers, then the CNN.
+
+    onnxruntime splits every operator statically over its threads, so other work on one of
+    its cores stalls the whole operator: on a machine whose cores all run onnxruntime,
+    computing the per-image groups *in between* CNN batches, on every core, is faster than
+    computing them concurrently with it (measured in ``scripts/bench_extract.py``).
+    """
+    for k, task in enumerate(tasks):
+        parts = [executor.submit(pixel_free_work, *part) for part in _split(task, n_parts)]
+        yield k, _merge([f.result() for f in parts])
 
 
 class ImageFeatures(TransformerMixin, BaseEstimator):
@@ -125,7 +171,14 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         Images decoded and embedded per chunk (bounds memory).
     n_jobs : int or None, default=None
         Worker processes for decoding, spectrum and metadata (``None`` or 1: in process;
-        -1: all cores). The CNN uses its own onnxruntime threads in the parent process.
+        -1: all cores). The CNN always runs in this process with its own onnxruntime
+        threads (all cores by default). With the CNN, ``n_jobs=1`` is the fastest on face
+        crops: one helper thread decodes the next slice while the spectrum, metadata and
+        CNN of the current one run here, one after the other, so nothing competes with
+        onnxruntime for its cores. ``n_jobs > 1`` with the CNN alternates: the workers
+        decode and compute a slice on every core, then the CNN runs alone (worth it when
+        decoding dominates, e.g. large photos). Without the CNN, ``n_jobs`` processes work
+        continuously and this process helps while they start.
     progress : bool, default=False
         Show a tqdm progress bar.
     on_error : {"record", "raise"}, default="record"
@@ -366,14 +419,14 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         values: dict[int, np.ndarray] = {}
         fails: dict[int, dict[int, list[dict[str, str]]]] = {}
         n_jobs = _effective_jobs(self.n_jobs)
-        for k, (group_blocks, task_fails, images) in _run_tasks(tasks, n_jobs, cnn is not None):
+        for k, (per_group, task_fails, images) in _run_tasks(tasks, n_jobs, cnn is not None):
             b, s = where[k]
             sub = tasks[k][0]
             if b not in values:
                 values[b] = np.full((len(blocks[b]), self.n_features_out_), np.nan, np.float32)
                 fails[b] = {}
             rows = slice(s, s + len(sub))
-            for group, block in group_blocks.items():
+            for group, block in per_group.items():
                 values[b][rows, slices[group]] = block
             if cnn is not None:
                 ok = [j for j, img in enumerate(images) if img is not None]

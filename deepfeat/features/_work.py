@@ -25,7 +25,9 @@ __all__ = [
     "FAILURE_COLUMNS",
     "GroupWork",
     "as_rgb_uint8",
+    "decode_slice",
     "failure_reason",
+    "group_blocks",
     "item_name",
     "pixel_free_work",
 ]
@@ -132,8 +134,16 @@ def pixel_free_work(
     images : list
         Decoded images (``None`` for failures, or all ``None`` when not needed).
     """
-    n = len(items)
-    images: list[np.ndarray | None] = [None] * n
+    images, failures = decode_slice(items, offset, max_pixels, crop)
+    blocks, group_failures = group_blocks(items, offset, groups, images)
+    return blocks, failures + group_failures, (images if need_images else [None] * len(items))
+
+
+def decode_slice(
+    items: Sequence[Any], offset: int, max_pixels: int | None, crop: Any = None
+) -> tuple[list[np.ndarray | None], list[dict[str, str]]]:
+    """Decoded (and cropped) images of a slice, ``None`` where that failed, with failures."""
+    images: list[np.ndarray | None] = [None] * len(items)
     failures: list[dict[str, str]] = []
     for i, item in enumerate(items):
         try:
@@ -159,7 +169,19 @@ def pixel_free_work(
                     "reason": failure_reason(exc),
                 }
             )
+    return images, failures
+
+
+def group_blocks(
+    items: Sequence[Any],
+    offset: int,
+    groups: dict[str, GroupWork],
+    images: Sequence[np.ndarray | None],
+) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
+    """Feature blocks of the per-image groups for the inputs that decoded."""
+    n = len(items)
     ok = [i for i in range(n) if images[i] is not None]
+    failures: list[dict[str, str]] = []
     blocks: dict[str, np.ndarray] = {}
     for group, work in groups.items():
         block = np.full((n, work.width), np.nan, dtype=np.float32)
@@ -186,4 +208,4 @@ def pixel_free_work(
             for rec in tr.failures_.to_dict("records"):
                 failures.append({**rec, "stage": group})
         blocks[group] = block
-    return blocks, failures, (images if need_images else [None] * n)
+    return blocks, failures
