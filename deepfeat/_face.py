@@ -569,6 +569,7 @@ class FaceCropper(BaseEstimator):
             if self.n_threads is not None:
                 opts.intra_op_num_threads = int(self.n_threads)
             opts.log_severity_level = 3
+            opts.enable_mem_pattern = False  # every pyramid scale is a new input shape
             sessions[key] = ort.InferenceSession(
                 os.fspath(path), opts, providers=["CPUExecutionProvider"]
             )

@@ -606,6 +606,11 @@ class CNNEmbedder(ImageTransformer):
             # Batches are large, so the extra wake-up latency per operator is negligible.
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+            # No memory-pattern planning: it keeps one pre-planned buffer set per input
+            # shape, so memory grew with every new image size / batch size seen (+290 MiB
+            # over a mixed 224/256-px folder); without it the arena reuses its blocks, at the
+            # same speed (scripts/bench_extract.py).
+            opts.enable_mem_pattern = False
             try:
                 session = ort.InferenceSession(key[0], opts, providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
