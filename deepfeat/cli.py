@@ -202,7 +202,7 @@ def _write_features(table: pd.DataFrame, path: Path, extractor_json: dict[str, A
 
 
 def _groups_arg(text: str) -> tuple[str, ...]:
-    from .features._combined import GROUPS
+    from .features._work import GROUPS  # light: parsing must not import scikit-learn
 
     groups = tuple(g.strip() for g in text.split(",") if g.strip())
     bad = [g for g in groups if g not in GROUPS]
@@ -252,6 +252,11 @@ def _failed_rows(feats: pd.DataFrame) -> Any:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    from .features._work import start_workers
+
+    if not (getattr(args, "scheduler", None) or getattr(args, "dask_local", None)):
+        # the worker processes start and import while this one imports the rest
+        start_workers(args.jobs if args.jobs >= 0 else (os.cpu_count() or 1) + 1 + args.jobs)
     from .distributed import dask_requested, run_extract_dask
 
     if dask_requested(args):

@@ -49,8 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .features._base import FAILURE_COLUMNS
-from .features._combined import GROUPS, feature_group
+from .features._work import FAILURE_COLUMNS, GROUPS  # light: the CLI parser imports this
 
 if TYPE_CHECKING:  # pragma: no cover - type checkers only
     import dask.dataframe as dd
@@ -818,6 +817,8 @@ def fit_dask(
     if label not in ddf.columns:
         raise ValueError(f"the feature table has no {label!r} column")
     wanted = det._groups_tuple()
+    from .features._combined import feature_group
+
     cols = [c for c in ddf.columns if _is_feature_column(c) and feature_group(c) in wanted]
     if not cols:
         raise ValueError(f"no feature columns for groups {wanted}")

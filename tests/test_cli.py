@@ -225,3 +225,17 @@ def test_report_command(tmp_path, demo_dir, capsys):
     assert len(pngs) >= 10
     html = page.read_text()
     assert html.count("data:image/png;base64,") >= len(pngs)
+
+
+def test_parsing_does_not_import_scikit_learn():
+    """`deepfeat extract --jobs N` starts its workers before the heavy imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from deepfeat.cli import build_parser; "
+        "build_parser().parse_args(['extract', 'x', '--out', 'y.parquet', '--groups', 'fft']); "
+        "print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -17,14 +17,18 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError
 from ._base import FAILURE_COLUMNS, as_items
-from ._work import GroupWork, decode_slice, group_blocks, pixel_free_work
+from ._work import (
+    GROUPS,
+    GroupWork,
+    decode_slice,
+    group_blocks,
+    pixel_free_work,
+    start_workers,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["GROUPS", "ImageFeatures", "feature_group"]
-
-#: The feature groups, in the fixed column order of the output.
-GROUPS = ("cnn", "fft", "meta")
 
 
 def feature_group(name: str) -> str:
@@ -278,6 +282,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             tr.fit(X, y) if group == "meta" else tr.fit()
             self.transformers_[group] = tr
         self.cropper_ = self._cropper()
+        if set(self.transformers_) != {"cnn"}:
+            start_workers(_effective_jobs(self.n_jobs))  # spawn now, ready by transform()
         names: list[str] = []
         for tr in self.transformers_.values():
             names.extend(tr.get_feature_names_out())

@@ -23,6 +23,7 @@ from .._io import ImageLoadError, load_image
 
 __all__ = [
     "FAILURE_COLUMNS",
+    "GROUPS",
     "GroupWork",
     "as_rgb_uint8",
     "decode_slice",
@@ -30,9 +31,13 @@ __all__ = [
     "group_blocks",
     "item_name",
     "pixel_free_work",
+    "start_workers",
 ]
 
 FAILURE_COLUMNS = ["path", "stage", "reason"]
+
+#: The feature groups, in the fixed column order of the output.
+GROUPS = ("cnn", "fft", "meta")
 
 
 def item_name(item: Any, index: int) -> str:
@@ -209,3 +214,30 @@ def group_blocks(
                 failures.append({**rec, "stage": group})
         blocks[group] = block
     return blocks, failures
+
+
+def _ready() -> bool:
+    """A worker's first task: import the per-image code (numpy, Pillow, OpenCV, scipy.fft,
+    exifread) so that real tasks find it loaded."""
+    import cv2  # noqa: F401
+    import exifread  # noqa: F401
+    import scipy.fft  # noqa: F401
+
+    from . import _metadata, _spectrum  # noqa: F401
+
+    return True
+
+
+def start_workers(n_jobs: int) -> None:
+    """Start the reusable pool of ``n_jobs`` worker processes in the background.
+
+    Returns at once; the workers spawn and import while the caller goes on (loading the
+    dataset, importing scikit-learn …), so extraction finds them ready.
+    """
+    if n_jobs <= 1:
+        return
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=n_jobs)
+    for _ in range(n_jobs):
+        executor.submit(_ready)
