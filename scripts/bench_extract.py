@@ -15,9 +15,10 @@ Measured in one run, on the DFDC face crops (224×224 JPEG) of ``../shared/data`
    and imports included); plus the steady state in one process (a second pass over the
    same images with the worker pool already running). Target: ≥ 800 img/s on 2 cores.
 3. **Peak memory vs number of images.** ``deepfeat extract`` over a list file of N inputs
-   (cycling through the DFDC and k140 images; repeated paths are extracted again, there is
-   no cache) for two N; peak RSS (``VmHWM``) of the main process, which holds the
-   onnxruntime session and writes the parquet file chunk by chunk. Target: flat in N.
+   (DFDC and k140 images alternating from the start, then the rest of DFDC, cycling; repeated
+   paths are extracted again, there is no cache) for two N; peak RSS (``VmHWM``) of the
+   main process, which holds the onnxruntime session and writes the parquet file chunk by
+   chunk. Target: flat in N.
 
 Usage::
 
@@ -211,7 +212,10 @@ def run(quick: bool = False) -> dict:
     if not paths:
         why = f"real data not available: {dfdc}"
         return {"title": TITLE, "markdown": f"*Skipped: {why}.*", "results": {"skipped": why}}
-    everything = paths + _faces("k140_faces")
+    k140 = _faces("k140_faces")
+    # both sources alternate from the first input on, so that every list holds 224- and
+    # 256-px images: memory then depends on N only, not on which sizes a short list reached
+    everything = [p for pair in zip(paths, k140) for p in pair] + paths[len(k140) :]
     n_full = 256 if quick else 512
     trials = 2 if quick else 5
     load_start = _load()
