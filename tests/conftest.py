@@ -48,3 +48,17 @@ def demo_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo")
     make_demo_dataset(root, n_images=60, random_state=0)
     return root
+
+
+def heavy_modules_after(code: str) -> list[str]:
+    """Which of scikit-learn, pandas, onnxruntime a fresh interpreter has imported after
+    running ``code`` (for the tests that keep worker and CLI start-up light)."""
+    import subprocess
+    import sys
+
+    probe = (
+        f"{code}\nimport sys\n"
+        "print(','.join(m for m in ('sklearn', 'pandas', 'onnxruntime') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]

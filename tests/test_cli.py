@@ -229,13 +229,10 @@ def test_report_command(tmp_path, demo_dir, capsys):
 
 def test_parsing_does_not_import_scikit_learn():
     """`deepfeat extract --jobs N` starts its workers before the heavy imports."""
-    import subprocess
-    import sys
+    from conftest import heavy_modules_after
 
     code = (
-        "import sys; from deepfeat.cli import build_parser; "
-        "build_parser().parse_args(['extract', 'x', '--out', 'y.parquet', '--groups', 'fft']); "
-        "print('sklearn' in sys.modules)"
+        "from deepfeat.cli import build_parser\n"
+        "build_parser().parse_args(['extract', 'x', '--out', 'y.parquet', '--groups', 'fft'])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert "sklearn" not in heavy_modules_after(code)
