@@ -256,7 +256,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
     if not (getattr(args, "scheduler", None) or getattr(args, "dask_local", None)):
         # the worker processes start and import while this one imports the rest
-        start_workers(args.jobs if args.jobs >= 0 else (os.cpu_count() or 1) + 1 + args.jobs)
+        start_workers(args.jobs)
     from .distributed import dask_requested, run_extract_dask
 
     if dask_requested(args):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -21,6 +20,7 @@ from ._work import (
     GROUPS,
     GroupWork,
     decode_slice,
+    effective_jobs,
     group_blocks,
     pixel_free_work,
     start_workers,
@@ -48,14 +48,6 @@ def _default_transformer(group: str):
     from ._meta import MetadataFeatures
 
     return MetadataFeatures()
-
-
-def _effective_jobs(n_jobs: int | None) -> int:
-    if n_jobs in (None, 0, 1):
-        return 1
-    if n_jobs < 0:
-        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-    return int(n_jobs)
 
 
 def _run_tasks(tasks: list[tuple], n_jobs: int, parent_busy: bool) -> Iterator[tuple[int, tuple]]:
@@ -283,7 +275,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             self.transformers_[group] = tr
         self.cropper_ = self._cropper()
         if set(self.transformers_) != {"cnn"}:
-            start_workers(_effective_jobs(self.n_jobs))  # spawn now, ready by transform()
+            start_workers(self.n_jobs)  # spawn now, ready by transform()
         names: list[str] = []
         for tr in self.transformers_.values():
             names.extend(tr.get_feature_names_out())
@@ -424,7 +416,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                 yield b, np.empty((0, self.n_features_out_), dtype=np.float32), []
         values: dict[int, np.ndarray] = {}
         fails: dict[int, dict[int, list[dict[str, str]]]] = {}
-        n_jobs = _effective_jobs(self.n_jobs)
+        n_jobs = effective_jobs(self.n_jobs)
         for k, (per_group, task_fails, images) in _run_tasks(tasks, n_jobs, cnn is not None):
             b, s = where[k]
             sub = tasks[k][0]

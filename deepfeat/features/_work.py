@@ -13,6 +13,7 @@ use the same function in-process, so worker and in-process results are identical
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "GroupWork",
     "as_rgb_uint8",
     "decode_slice",
+    "effective_jobs",
     "failure_reason",
     "group_blocks",
     "item_name",
@@ -228,12 +230,22 @@ def _ready() -> bool:
     return True
 
 
-def start_workers(n_jobs: int) -> None:
+def effective_jobs(n_jobs: int | None) -> int:
+    """Worker processes for an ``n_jobs`` value (``None``/0/1: none; -1: all cores)."""
+    if n_jobs in (None, 0, 1):
+        return 1
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return int(n_jobs)
+
+
+def start_workers(n_jobs: int | None) -> None:
     """Start the reusable pool of ``n_jobs`` worker processes in the background.
 
     Returns at once; the workers spawn and import while the caller goes on (loading the
     dataset, importing scikit-learn …), so extraction finds them ready.
     """
+    n_jobs = effective_jobs(n_jobs)
     if n_jobs <= 1:
         return
     from joblib.externals.loky import get_reusable_executor
