@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -179,6 +181,37 @@ def evaluate(detector: Any, X: Any, y: Any = None, groups: Any = None) -> dict[s
     return metrics_from_scores(y, proba, threshold=threshold)
 
 
+class _FirstOnly(logging.Filter):
+    """Pass the first record of each message template; count the repeats."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: Counter[str] = Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.seen[str(record.msg)] += 1
+        return self.seen[str(record.msg)] == 1
+
+
+@contextlib.contextmanager
+def _each_warning_once(name: str) -> Iterator[None]:
+    """Within the block, log each warning template of logger ``name`` once, then a count.
+
+    Cross-validation fits one model per fold and feature subset; a warning that holds for
+    all of them (e.g. too few samples for early stopping) is worth one line, not one per fit.
+    """
+    log = logging.getLogger(name)
+    once = _FirstOnly()
+    log.addFilter(once)
+    try:
+        yield
+    finally:
+        log.removeFilter(once)
+        for msg, count in once.seen.items():
+            if count > 1:
+                logger.warning("(%s… repeated for %d fits)", msg[:60], count)
+
+
 def _subsets(groups_present: Sequence[str]) -> list[tuple[str, ...]]:
     """Each group alone, each pair (when there are three), and all groups together."""
     present = [g for g in GROUPS if g in groups_present]
@@ -249,18 +282,20 @@ def ablation(
     splits = list(grouped_splits(y, g, n_splits=cv, random_state=random_state))
     rows = []
     for subset in subsets:
-        cols = [c for c in X.columns if col_groups[c] in subset]
-        if not cols:
+        if not any(col_groups[c] in subset for c in X.columns):
             raise ValueError(f"no columns for feature groups {subset}")
-        name = "+".join(subset)
-        for fold, (train, test) in enumerate(splits):
-            est = clone(base)
-            if "audit" in est.get_params():
-                est.set_params(audit=False)  # the audit runs once below, not per fold
-            est.fit(X.iloc[train][cols], y[train], groups=g[train])
-            proba = est.predict_proba(X.iloc[test][cols])[:, 1]
-            m = metrics_from_scores(y[test], proba, getattr(est, "threshold", 0.5))
-            rows.append({"subset": name, "fold": fold, **m})
+    with _each_warning_once("deepfeat.detector"):
+        for subset in subsets:
+            cols = [c for c in X.columns if col_groups[c] in subset]
+            name = "+".join(subset)
+            for fold, (train, test) in enumerate(splits):
+                est = clone(base)
+                if "audit" in est.get_params():
+                    est.set_params(audit=False)  # the audit runs once below, not per fold
+                est.fit(X.iloc[train][cols], y[train], groups=g[train])
+                proba = est.predict_proba(X.iloc[test][cols])[:, 1]
+                m = metrics_from_scores(y[test], proba, getattr(est, "threshold", 0.5))
+                rows.append({"subset": name, "fold": fold, **m})
     res = pd.DataFrame(rows)
     numeric = [
         "roc_auc",

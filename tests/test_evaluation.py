@@ -111,3 +111,24 @@ def test_ablation_reports_every_subset_with_folds():
     assert summary.loc["meta", ("roc_auc", "mean")] == pytest.approx(0.5)
     assert summary.loc["cnn+fft", ("roc_auc", "mean")] > summary.loc["cnn", ("roc_auc", "mean")]
     assert summary.loc["fft", ("roc_auc", "mean")] > 0.75
+
+
+def test_ablation_logs_a_repeated_fit_warning_once(caplog):
+    import logging
+
+    from deepfeat import DeepfakeDetector
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 20)  # 40 samples: too few for a validation fold inside each fit
+    X = pd.DataFrame({"fft_000": y + rng.normal(0, 0.5, 40), "meta_x": rng.normal(size=40)})
+    with caplog.at_level(logging.WARNING):
+        ablation(X, y, cv=3, estimator=DeepfakeDetector(n_estimators=10))
+    too_few = [r for r in caplog.records if r.name == "deepfeat.detector"]
+    assert len(too_few) == 1
+    repeats = [r for r in caplog.records if "repeated for 9 fits" in r.getMessage()]
+    assert len(repeats) == 1
+    # the filter is gone afterwards: a plain fit warns again
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        DeepfakeDetector(n_estimators=10).fit(X, y)
+    assert any("too few samples" in r.getMessage() for r in caplog.records)
