@@ -272,9 +272,19 @@ def _normalise(
     shape = (3, 1, 1) if nchw else (3,)
     mean32 = mean.astype(np.float32).reshape(shape)
     inv32 = (1.0 / std).astype(np.float32).reshape(shape)
-    for slot, img in zip(out, images, strict=True):  # one pass per image: cache friendly
+    if nchw:
+        import cv2  # lazy; split() de-interleaves to contiguous planes ~2x faster than numpy
+
+        order = (2, 1, 0) if channel_order == "BGR" else (0, 1, 2)
+        for slot, img in zip(out, images, strict=True):  # one image at a time: cache friendly
+            planes = cv2.split(np.ascontiguousarray(img))
+            for c, src in enumerate(order):
+                np.subtract(planes[src], mean32[c], out=slot[c], dtype=np.float32)
+                slot[c] *= inv32[c]
+        return out
+    for slot, img in zip(out, images, strict=True):
         src = img[..., ::-1] if channel_order == "BGR" else img
-        np.subtract(src.transpose(2, 0, 1) if nchw else src, mean32, out=slot, dtype=np.float32)
+        np.subtract(src, mean32, out=slot, dtype=np.float32)
         slot *= inv32
     return out
 
