@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_NOTHING_USABLE = 3
+#: Minimum rows per parquet row group written by ``deepfeat extract`` (see _stream_features).
+ROW_GROUP_ROWS = 4096
 
 
 class UserError(Exception):
@@ -284,7 +286,13 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     """Extract chunk by chunk and append each chunk's usable rows to the parquet file.
 
     Memory stays bounded by a few chunks whatever the number of images; the file is written
-    under a temporary name and renamed into place only when complete.
+    under a temporary name and renamed into place only when complete. Chunks are gathered
+    into row groups of at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row
+    group's footer metadata in memory until it closes (about 1 MiB per row group of 1169
+    feature columns with statistics), so a row group per 256-input chunk made memory grow
+    with the number of inputs. Feature columns are written without min/max statistics and
+    dictionary encoding (never useful on float features; they slow the writer and bloat
+    the footer).
     """
     import numpy as np
     import pandas as pd
@@ -306,8 +314,18 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     tmp = out.with_name(f".{out.name}.tmp")
     n_rows = n_new = failed_rows = 0
     failures: list[dict[str, str]] = []
+    pending: list[pa.Table] = []
+
+    def flush(writer: pq.ParquetWriter) -> None:
+        if pending:
+            writer.write_table(pa.concat_tables(pending), row_group_size=1 << 30)
+            pending.clear()
+
     try:
-        with pq.ParquetWriter(tmp, schema) as writer:
+        # statistics and dictionary pages for path, label, group and sidecar columns only:
+        # on float features they are never used, slow the writer and bloat the footer
+        plain = [str(c) for c in data.columns]
+        with pq.ParquetWriter(tmp, schema, write_statistics=plain, use_dictionary=plain) as writer:
             for chunk in iter_extract(
                 data,
                 extractor,
@@ -320,11 +338,14 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
                 part = pd.concat(
                     [data.iloc[chunk.start : chunk.stop].reset_index(drop=True), feats], axis=1
                 ).loc[ok]
-                writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+                pending.append(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+                if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
+                    flush(writer)
                 n_rows += int(ok.sum())
                 failed_rows += int((~ok).sum())
                 n_new += chunk.n_extracted
                 failures.extend(chunk.failures)
+            flush(writer)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

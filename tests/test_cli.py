@@ -92,6 +92,30 @@ def test_extract_accounts_for_every_input(tmp_path, demo_dir, capsys):
     assert "24 ok, 3 failed of 27" in summary and "img/s" in summary
 
 
+def test_extract_gathers_chunks_into_row_groups(tmp_path, demo_dir, monkeypatch):
+    # one row group per chunk made the writer's in-memory footer grow with the inputs
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    import deepfeat.cli as cli
+    from deepfeat import load_dataset
+
+    monkeypatch.setattr(cli, "ROW_GROUP_ROWS", 10)
+    out = tmp_path / "feats.parquet"
+    args = ["extract", str(demo_dir), "--out", str(out), "--groups", "fft,meta"]
+    assert main([*args, "--chunk-size", "4", "--no-cache", "-q"]) == 0
+    meta = pq.ParquetFile(out).metadata
+    n = len(load_dataset(demo_dir))
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == n and all(s >= 10 for s in sizes[:-1]) and len(sizes) < n / 4
+    names = [meta.schema.column(j).name for j in range(meta.num_columns)]
+    stats = {nm: meta.row_group(0).column(j).is_stats_set for j, nm in enumerate(names)}
+    assert stats["path"] and not stats["fft_000"]
+    whole = tmp_path / "whole.parquet"
+    assert main(["extract", str(demo_dir), "--out", str(whole), "--groups", "fft,meta", "-q"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(whole))
+
+
 def test_extract_nothing_usable_exit_code(tmp_path):
     folder = tmp_path / "junk"
     folder.mkdir()
