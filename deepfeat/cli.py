@@ -285,8 +285,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, out: Path):
     """Extract chunk by chunk and append each chunk's usable rows to the parquet file.
 
-    Memory stays bounded by a few chunks whatever the number of images; the file is written
-    under a temporary name and renamed into place only when complete. Chunks are gathered
+    Memory holds at most one row group of output (plus the footer metadata the writer keeps
+    per row group) whatever the number of images; the file is written under a temporary
+    name and renamed into place only when complete. Chunks are gathered
     into row groups of at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row
     group's footer metadata in memory until it closes (about 1 MiB per row group of 1169
     feature columns with statistics), so a row group per 256-input chunk made memory grow
@@ -587,7 +588,14 @@ def _add_extract_options(p: argparse.ArgumentParser, cache_default: str) -> None
         "alternates N workers with the CNN (for large photos). Without the CNN "
         "(--groups fft,meta), --jobs N runs N workers continuously",
     )
-    p.add_argument("--batch-size", type=int, default=64, help="images per slice of work (64)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="images per slice of work (64). Peak memory is set by the slice (decoded "
+        "images) and the CNN's largest call (at most its batch size, 32 by default, of "
+        "these images), not by the number of inputs",
+    )
     p.add_argument(
         "--chunk-size",
         type=int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -182,15 +183,24 @@ def evaluate(detector: Any, X: Any, y: Any = None, groups: Any = None) -> dict[s
 
 
 class _FirstOnly(logging.Filter):
-    """Pass the first record of each message template; count the repeats."""
+    """Pass the first record of each warning template; count every one."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.lock = threading.Lock()
         self.seen: Counter[str] = Counter()
+        self.first: dict[str, str] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        self.seen[str(record.msg)] += 1
-        return self.seen[str(record.msg)] == 1
+        if record.levelno < logging.WARNING:
+            return True
+        key = str(record.msg)
+        with self.lock:
+            self.seen[key] += 1
+            if self.seen[key] > 1:
+                return False
+            self.first[key] = record.getMessage()
+        return True
 
 
 @contextlib.contextmanager
@@ -198,7 +208,9 @@ def _each_warning_once(name: str) -> Iterator[None]:
     """Within the block, log each warning template of logger ``name`` once, then a count.
 
     Cross-validation fits one model per fold and feature subset; a warning that holds for
-    all of them (e.g. too few samples for early stopping) is worth one line, not one per fit.
+    all of them (e.g. too few samples for early stopping) is worth one line, not one per
+    fit. The filter sits on the shared logger, so warnings of the same template that other
+    threads log meanwhile are counted too.
     """
     log = logging.getLogger(name)
     once = _FirstOnly()
@@ -207,9 +219,11 @@ def _each_warning_once(name: str) -> Iterator[None]:
         yield
     finally:
         log.removeFilter(once)
-        for msg, count in once.seen.items():
+        for key, count in once.seen.items():
             if count > 1:
-                logger.warning("(%s… repeated for %d fits)", msg[:60], count)
+                logger.warning(
+                    "the warning %r was logged %d times; shown once", once.first[key][:80], count
+                )
 
 
 def _subsets(groups_present: Sequence[str]) -> list[tuple[str, ...]]:

@@ -162,7 +162,7 @@ def _all_groups(paths: list[str], trials: int) -> dict:
             round(q, 3) for q in statistics.quantiles(pairs, n=4, method="inclusive")[::2]
         ]
     # CPU time per image, all threads of this process (n_jobs=1 does all its work here):
-    # the wall-clock ratio if both kept every core busy; other tenants disturb it far less
+    # the wall-clock ratio if both kept every core busy (no onnxruntime spinning here)
     cpu_raw, cpu_full = statistics.median(cpu["raw"]), statistics.median(cpu["jobs1"])
     res["jobs1_cpu_ratio"] = round(cpu_raw / cpu_full, 3)
     res["cpu_ms_per_image"] = {
@@ -262,7 +262,8 @@ def run(quick: bool = False) -> dict:
     if not paths:
         why = f"real data not available: {dfdc}"
         return {"title": TITLE, "markdown": f"*Skipped: {why}.*", "results": {"skipped": why}}
-    k140 = _faces("k140_faces") or paths
+    k140 = _faces("k140_faces")
+    mixed = bool(k140)  # without k140 the memory lists hold DFDC crops only
     n_full = 256
     trials_full = 3 if quick else 11
     trials = 2 if quick else 5
@@ -273,7 +274,7 @@ def run(quick: bool = False) -> dict:
         full = _all_groups(paths[:n_full], trials_full)
         fm = _fft_meta(dfdc, paths, tmp, trials)
         sizes = (512, 1024) if quick else (1000, 5000)
-        memory = _memory(paths, k140, sizes, tmp)
+        memory = _memory(paths, k140 or paths, sizes, tmp)
     results = {
         "n_images_full": n_full,
         "n_images_fft_meta": len(paths),
@@ -285,6 +286,7 @@ def run(quick: bool = False) -> dict:
         "all_groups": full,
         "fft_meta": fm,
         "memory": memory,
+        "memory_mixed_sizes": mixed,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     return {"title": TITLE, "markdown": _markdown(results), "results": results}
@@ -333,9 +335,9 @@ def _markdown(r: dict) -> str:
             f"CPU time per image (all threads of the process, median over trials): raw "
             f"backbone {ms['raw']:.1f} ms, all groups `n_jobs=1` {ms['jobs1']:.1f} ms, "
             f"ratio {full['jobs1_cpu_ratio']:.3f}: the throughput ratio if both kept every "
-            "core busy, which other tenants of a shared machine disturb far less than the "
-            "wall-clock ratios above (it is not the target; it shows how much of the gap "
-            "is extra work and how much is idle or contended time).",
+            "core busy. It is not the target; it separates the extra work of the full "
+            "pipeline from idle or contended time (contention from other processes inflates "
+            "CPU time too, but less than wall time).",
         ]
     lines += [
         "",
@@ -359,8 +361,12 @@ def _markdown(r: dict) -> str:
         "figure adds Python start-up and imports (~2–3 s), paid once per command.",
         "",
         "**Peak memory of `deepfeat extract` vs number of inputs** (main process, "
-        "`VmHWM`, and resident size at the end of each fifth of the run; no cache; the list "
-        "has the same mix of 224- and 256-px crops at every length):",
+        "`VmHWM`, and resident size at the end of each fifth of the run; no cache; "
+        + (
+            "the list has the same mix of 224- and 256-px crops at every length):"
+            if r.get("memory_mixed_sizes", True)
+            else "k140 missing: DFDC 224-px crops only):"
+        ),
         "",
         "| setup | inputs | peak RSS MiB | RSS MiB at 20/40/60/80/100 % | img/s | wall s |",
         "|---|---:|---:|---|---:|---:|",

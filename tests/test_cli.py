@@ -98,22 +98,22 @@ def test_extract_gathers_chunks_into_row_groups(tmp_path, demo_dir, monkeypatch)
     import pyarrow.parquet as pq
 
     import deepfeat.cli as cli
-    from deepfeat import load_dataset
 
+    manifest, _ = _bad_folder(tmp_path, demo_dir)  # 24 images, then 3 broken files
     monkeypatch.setattr(cli, "ROW_GROUP_ROWS", 10)
     out = tmp_path / "feats.parquet"
-    args = ["extract", str(demo_dir), "--out", str(out), "--groups", "fft,meta"]
-    assert main([*args, "--chunk-size", "4", "--no-cache", "-q"]) == 0
+    args = ["extract", str(manifest), "--out", str(out), "--groups", "fft,meta", "--no-cache"]
+    assert main([*args, "--chunk-size", "3", "-q"]) == 0  # the last chunk: broken files only
     meta = pq.ParquetFile(out).metadata
-    n = len(load_dataset(demo_dir))
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    assert sum(sizes) == n and all(s >= 10 for s in sizes[:-1]) and len(sizes) < n / 4
+    assert sum(sizes) == 24 and all(s >= 10 for s in sizes[:-1]) and len(sizes) <= 3
     names = [meta.schema.column(j).name for j in range(meta.num_columns)]
     stats = {nm: meta.row_group(0).column(j).is_stats_set for j, nm in enumerate(names)}
-    assert stats["path"] and not stats["fft_000"]
+    assert stats["path"] and stats["label"] and not stats["fft_000"]
     whole = tmp_path / "whole.parquet"
-    assert main(["extract", str(demo_dir), "--out", str(whole), "--groups", "fft,meta", "-q"]) == 0
+    assert main([*args[:3], str(whole), *args[4:], "-q"]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(whole))
+    assert len(pd.read_csv(tmp_path / "errors.csv")) == 3
 
 
 def test_extract_nothing_usable_exit_code(tmp_path):

@@ -125,7 +125,7 @@ def test_ablation_logs_a_repeated_fit_warning_once(caplog):
         ablation(X, y, cv=3, estimator=DeepfakeDetector(n_estimators=10))
     too_few = [r for r in caplog.records if r.name == "deepfeat.detector"]
     assert len(too_few) == 1
-    repeats = [r for r in caplog.records if "repeated for 9 fits" in r.getMessage()]
+    repeats = [r for r in caplog.records if "logged 9 times" in r.getMessage()]
     assert len(repeats) == 1
     # the filter is gone afterwards: a plain fit warns again
     caplog.clear()
