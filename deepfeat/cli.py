@@ -287,13 +287,12 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
 
     Memory holds at most one row group of output (plus the footer metadata the writer keeps
     per row group) whatever the number of images; the file is written under a temporary
-    name and renamed into place only when complete. Chunks are gathered
-    into row groups of at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row
-    group's footer metadata in memory until it closes (about 1 MiB per row group of 1169
-    feature columns with statistics), so a row group per 256-input chunk made memory grow
-    with the number of inputs. Feature columns are written without min/max statistics and
-    dictionary encoding (never useful on float features; they slow the writer and bloat
-    the footer).
+    name and renamed into place only when complete. Chunks are gathered into row groups of
+    at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row group's footer
+    metadata in memory until it closes (about 1 MiB per row group of 1169 feature columns),
+    so a row group per 256-input chunk made memory grow with the number of inputs. Feature
+    columns are written without min/max statistics and dictionary encoding (never useful
+    on float features; they slow the writer and bloat the footer).
     """
     import numpy as np
     import pandas as pd
