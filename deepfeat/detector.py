@@ -1019,7 +1019,8 @@ def _extractor_to_json(extractor: ImageFeatures) -> dict[str, Any]:
         "params": {
             k: _json_safe(v)
             for k, v in extractor.get_params(deep=False).items()
-            if k in ("batch_size", "max_pixels", "crop_faces") and not hasattr(v, "get_params")
+            if k in ("batch_size", "max_pixels", "crop_faces", "canonical_size")
+            and not hasattr(v, "get_params")
         },
         "transformers": {},
         "backbone_sha256": None,

@@ -98,6 +98,8 @@ def settings_digest(extractor: Any) -> str:
     config["features"] = list(extractor.get_feature_names_out())
     config["crop_faces"] = _jsonable(getattr(extractor, "crop_faces", False))
     config["max_pixels"] = getattr(extractor, "max_pixels", None)
+    if getattr(extractor, "canonical_size", None) is not None:  # absent: old digests hold
+        config["canonical_size"] = int(extractor.canonical_size)
     for group, tr in transformers.items():
         params = tr.get_params(deep=False)
         params.pop("on_error", None)

@@ -19,6 +19,7 @@ from ._base import FAILURE_COLUMNS, as_items
 from ._work import (
     GROUPS,
     GroupWork,
+    Rescale,
     decode_slice,
     effective_jobs,
     group_blocks,
@@ -182,6 +183,12 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         ``failures_`` (path, stage, reason); ``"raise"``: the first failure raises.
     max_pixels : int or None
         Decompression-bomb limit passed to :func:`deepfeat.load_image`.
+    canonical_size : int or None, default=None
+        Scale policy of the pixel groups (``cnn``, ``fft``): images (or face crops) whose
+        shorter side exceeds this are down-scaled to it (area interpolation); smaller ones
+        stay native; nothing is enlarged. ``None``: native resolution (each group then
+        centre-crops to its own ``max_side``). Metadata always reads the file. See
+        ``docs/benchmarks_generalisation.md`` for what each policy measures.
 
     Attributes
     ----------
@@ -216,6 +223,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         progress: bool = False,
         on_error: str = "record",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        canonical_size: int | None = None,
     ) -> None:
         self.groups = groups
         self.cnn = cnn
@@ -227,6 +235,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         self.progress = progress
         self.on_error = on_error
         self.max_pixels = max_pixels
+        self.canonical_size = canonical_size
 
     def _validate(self) -> tuple[str, ...]:
         groups = (self.groups,) if isinstance(self.groups, str) else tuple(self.groups)
@@ -239,16 +248,24 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"on_error must be 'record' or 'raise', got {self.on_error!r}")
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        size = self.canonical_size
+        if size is not None and (
+            isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16
+        ):
+            raise ValueError(f"canonical_size must be None or an integer >= 16, got {size!r}")
         return tuple(g for g in GROUPS if g in groups)
 
     def _cropper(self):
-        if self.crop_faces is False or self.crop_faces is None:
-            return None
+        crop = None
         if self.crop_faces is True:
             from .._face import FaceCropper
 
-            return FaceCropper()
-        return self.crop_faces
+            crop = FaceCropper()
+        elif self.crop_faces is not False and self.crop_faces is not None:
+            crop = self.crop_faces
+        if self.canonical_size is not None:
+            return Rescale(int(self.canonical_size), crop)
+        return crop
 
     def fit(self, X: Any = None, y: Any = None) -> ImageFeatures:
         """Build and fit the group transformers (only ``meta`` learns: its sidecar columns).

@@ -26,6 +26,7 @@ __all__ = [
     "FAILURE_COLUMNS",
     "GROUPS",
     "GroupWork",
+    "Rescale",
     "as_rgb_uint8",
     "decode_slice",
     "effective_jobs",
@@ -101,6 +102,43 @@ class GroupWork:
     kernel: Callable[[Any], np.ndarray] | None = None
     transformer: Any = None
     from_file: bool = False
+
+
+class Rescale:
+    """The scale policy of the pixel groups: shrink so the shorter side is at most ``size``.
+
+    Applied after decoding (and after a face crop, as a ``crop`` step of
+    :func:`decode_slice`): larger images are down-scaled with area interpolation
+    (anti-aliased), smaller ones are left at native size; nothing is ever enlarged, since
+    up-sampling would add the very trace that marks generated images.
+
+    Parameters
+    ----------
+    size : int
+        Largest shorter side, pixels.
+    crop : object with ``crop(image)``, optional
+        A face cropper to run first.
+    """
+
+    def __init__(self, size: int, crop: Any = None) -> None:
+        self.size = int(size)
+        self.crop_first = crop
+
+    def crop(self, image: np.ndarray) -> np.ndarray | None:
+        """The rescaled image (``None`` when the face crop found nothing)."""
+        if self.crop_first is not None:
+            image = self.crop_first.crop(image)
+            if image is None:
+                return None
+        h, w = image.shape[:2]
+        short = min(h, w)
+        if short <= self.size:
+            return image
+        import cv2
+
+        f = self.size / short
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
 
 
 def _decode(item: Any, max_pixels: int | None) -> np.ndarray:

@@ -1,0 +1,312 @@
+"""Generalisation benchmark (issue 17): pseudo-fakes, degradations and the scale policy.
+
+Protocol, all on ``../shared/data`` and nothing else:
+
+* dev sources: ``dfdc`` (face swaps) and ``k140`` (FFHQ vs StyleGAN); grouped folds per
+  source (a pseudo-fake or a degraded copy always shares its real's group, so it is only in
+  a training part when its real is);
+* unseen generators, never trained on: ``stylegan3`` (256 px PNG) and ``genphotos``
+  (512 px JPEG); scored at the threshold giving 5 % FPR on the held-out dev reals (TPR);
+* unseen real photos: ``exif`` (camera files of ``exif_samples``, not faces) and, in the
+  "k140 reals held out" regime, the k140 reals (FPR at that same threshold).
+
+Training regimes (each with every recipe below):
+
+* ``union``: dfdc + k140 (reals and fakes);
+* ``dfdc→k140`` / ``k140→dfdc``: one source, scored on the other (cross-source AUC);
+* ``k140 reals out``: dfdc reals + fakes and k140 fakes; k140 reals are never seen;
+* ``reals only``: the reals of both sources, no fake at all (only with pseudo-fakes).
+
+Recipes: ``base`` (the v0.1 default detector), ``+upsample``, ``+blend``, ``+pseudo``
+(both), each optionally with degradations (``augment``) of both classes at probability p.
+
+Run: ``python scripts/bench_generalise.py [--quick]`` (writes
+``docs/benchmarks_generalisation.md`` and ``.json``); it is also a per-topic section of
+``scripts/benchmark.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCRIPTS = Path(__file__).resolve().parent
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+
+import _bench_common as bc  # noqa: E402
+
+logger = logging.getLogger("bench_generalise")
+
+TITLE = "Generalisation: pseudo-fakes, degradations, scale policy (issue 17)"
+ROOT = bc.CACHE_ROOT / "generalise"
+UNSEEN_FAKES = {"stylegan3": "stylegan3_faces", "genphotos": "genphotos_faces"}
+FPR = 0.05
+
+
+def _load_folder(name: str, folder: str) -> pd.DataFrame | None:
+    from deepfeat import load_dataset
+
+    root = bc.SHARED_DATA / folder
+    if not root.is_dir():
+        return None
+    df = load_dataset(root)[["path", "label", "group"]].copy()
+    df["source"] = name
+    return df.reset_index(drop=True)
+
+
+def load_all(quick: bool) -> dict[str, pd.DataFrame]:
+    sets = bc.load_sets(quick)
+    for name, df in sets.items():  # group names of two sources must never collide
+        df["group"] = name + ":" + df["group"].astype(str)
+    for name, folder in UNSEEN_FAKES.items():
+        df = _load_folder(name, folder)
+        if df is not None:
+            sets[name] = df.iloc[: 150 if quick else None].reset_index(drop=True)
+    exif = _load_folder("exif", "exif_samples")
+    if exif is not None:
+        sets["exif"] = exif[exif["label"] == 0].reset_index(drop=True)
+    return sets
+
+
+def extractor(canonical_size: int | None = None):
+    from deepfeat import ImageFeatures
+
+    kw = {} if canonical_size is None else {"canonical_size": canonical_size}
+    return ImageFeatures(**kw).fit()
+
+
+def features(df: pd.DataFrame, ext, progress: bool = True) -> pd.DataFrame:
+    from deepfeat.features._cache import extract_table
+
+    table, fails = extract_table(df[["path"]], ext, cache_dir=ROOT / "features", progress=progress)
+    if len(fails):
+        logger.warning("%d extraction failures (first: %s)", len(fails), fails.iloc[0].to_dict())
+    table.index = df.index
+    return table
+
+
+def build_tables(sets: dict[str, pd.DataFrame], canonical_sizes=(None,)) -> dict[str, Any]:
+    """Every table the protocol needs: dev, unseen, pseudo-fakes, degraded copies."""
+    from deepfeat.synthesis import degrade_dataset, make_pseudo_fakes
+
+    t0 = time.perf_counter()
+    dev = pd.concat([sets[s] for s in ("dfdc", "k140") if s in sets], ignore_index=True)
+    dev["origin"] = "original"
+    reals = dev[dev["label"] == 0]
+    pseudo, fails = make_pseudo_fakes(
+        reals, ROOT / "synth", faces="center", random_state=0, progress=True
+    )
+    src = dict(zip(reals["path"], reals["source"]))
+    pseudo["source"] = pseudo["source_path"].map(src)
+    synth_s = time.perf_counter() - t0
+    # Degraded copy of every dev row and pseudo-fake (a recipe picks rows with probability p).
+    pool = pd.concat([dev, pseudo[dev.columns]], ignore_index=True)
+    degraded, dfails = degrade_dataset(
+        pool, ROOT / "synth", probability=1.0, random_state=0, progress=True
+    )
+    out: dict[str, Any] = {"dev": dev, "pseudo": pseudo, "pool": pool, "degraded": degraded}
+    ext = extractor()
+    t1 = time.perf_counter()
+    out["X_pool"] = features(pool, ext)
+    out["X_degraded"] = features(degraded, ext)
+    extract_s = time.perf_counter() - t1
+    for name in ("stylegan3", "genphotos", "exif"):
+        if name in sets:
+            out[f"X_{name}"] = features(sets[name], ext)
+    for size in canonical_sizes:
+        if size is None:
+            continue
+        ext_s = extractor(size)
+        for name in ("stylegan3", "genphotos", "exif"):
+            if name in sets:
+                out[f"X_{name}@{size}"] = features(sets[name], ext_s)
+        out[f"X_pool@{size}"] = features(pool, ext_s)
+        out[f"X_degraded@{size}"] = features(degraded, ext_s)
+    out["seconds"] = {"synthesis": synth_s, "extract_train": extract_s}
+    out["n_failures"] = len(fails) + len(dfails)
+    return out
+
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "base": {"pseudo": (), "augment": 0.0},
+    "+upsample": {"pseudo": ("upsample",), "augment": 0.0},
+    "+blend": {"pseudo": ("blend",), "augment": 0.0},
+    "+pseudo": {"pseudo": ("blend", "upsample"), "augment": 0.0},
+    "+augment": {"pseudo": (), "augment": 0.5},
+    "+pseudo+augment": {"pseudo": ("blend", "upsample"), "augment": 0.5},
+}
+REGIMES = ("union", "dfdc→k140", "k140→dfdc", "k140 reals out", "reals only")
+
+
+def _rows_for(regime: str, pool: pd.DataFrame, train_groups: set, recipe: dict) -> np.ndarray:
+    """Boolean mask over ``pool`` of the rows a regime and recipe train on."""
+    in_train = pool["group"].isin(train_groups).to_numpy()
+    original = (pool["origin"] == "original").to_numpy()
+    src = pool["source"].to_numpy()
+    y = pool["label"].to_numpy()
+    kinds = recipe["pseudo"]
+    pseudo = np.isin(pool["origin"].to_numpy(), [f"pseudo_{k}" for k in kinds])
+    if regime == "union":
+        keep = original | pseudo
+    elif regime == "dfdc→k140":
+        keep = (original | pseudo) & (src == "dfdc")
+    elif regime == "k140→dfdc":
+        keep = (original | pseudo) & (src == "k140")
+    elif regime == "k140 reals out":
+        keep = (original & ((src == "dfdc") | (y == 1))) | (pseudo & (src == "dfdc"))
+    elif regime == "reals only":
+        keep = (original & (y == 0)) | pseudo
+    else:  # pragma: no cover
+        raise ValueError(regime)
+    return keep & in_train
+
+
+def _augmented(tables: dict[str, Any], p: float, seed: int, suffix: str = "") -> pd.DataFrame:
+    X = tables["X_pool" + suffix]
+    if p <= 0:
+        return X
+    rng = np.random.default_rng(seed)
+    pick = rng.random(len(X)) < p
+    D = tables["X_degraded" + suffix]
+    usable = pick & ~np.isnan(D.to_numpy()).all(axis=1)
+    out = X.copy()
+    out.iloc[usable] = D.iloc[usable].to_numpy()
+    return out
+
+
+def _threshold(scores: np.ndarray) -> float:
+    return float(np.quantile(scores[np.isfinite(scores)], 1 - FPR))
+
+
+def _fit(X: pd.DataFrame, y: np.ndarray, g: np.ndarray):
+    from deepfeat import DeepfakeDetector
+
+    det = DeepfakeDetector(audit=False, random_state=0)
+    return det.fit(X.assign(label=y, group=g))
+
+
+def _score(det, X: pd.DataFrame) -> np.ndarray:
+    return det.predict_proba(X)[:, 1]
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    ok = np.isfinite(s)
+    return float(roc_auc_score(y[ok], s[ok])) if len(np.unique(y[ok])) == 2 else float("nan")
+
+
+def run_protocol(
+    tables: dict[str, Any],
+    n_folds: int,
+    recipes: dict[str, dict[str, Any]] = RECIPES,
+    regimes: tuple[str, ...] = REGIMES,
+    sizes: tuple[str, ...] = ("",),
+) -> dict[str, Any]:
+    """Every regime × recipe over grouped folds; per-fold metrics."""
+    dev, pool = tables["dev"], tables["pool"]
+    folds = bc.splits_for(dev, n_folds)
+    unseen = [n for n in ("stylegan3", "genphotos", "exif") if f"X_{n}" in tables]
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for k, (tr, te) in enumerate(folds):
+        train_groups = set(dev["group"].iloc[tr])
+        test = dev.iloc[te]
+        for rname, recipe in recipes.items():
+            for size in sizes:
+                Xp = _augmented(tables, recipe["augment"], seed=k, suffix=size)
+                Xt = tables["X_pool" + size].iloc[test.index]  # test rows never degraded
+                for regime in regimes:
+                    if regime == "reals only" and not recipe["pseudo"]:
+                        continue
+                    mask = _rows_for(regime, pool, train_groups, recipe)
+                    t0 = time.perf_counter()
+                    det = _fit(
+                        Xp[mask], pool["label"].to_numpy()[mask], pool["group"].to_numpy()[mask]
+                    )
+                    fit_s = time.perf_counter() - t0
+                    st = _score(det, Xt)
+                    yt, src = test["label"].to_numpy(), test["source"].to_numpy()
+                    m: dict[str, float] = {"fit_seconds": fit_s, "n_train": int(mask.sum())}
+                    for s in ("dfdc", "k140"):
+                        m[f"auc_{s}"] = _auc(yt[src == s], st[src == s])
+                    m["auc_all"] = _auc(yt, st)
+                    if regime in ("dfdc→k140", "k140→dfdc"):
+                        other = "k140" if regime.startswith("dfdc") else "dfdc"
+                        Xo = tables["X_pool" + size].iloc[dev.index[dev["source"] == other]]
+                        m["auc_cross"] = _auc(
+                            dev.loc[dev["source"] == other, "label"].to_numpy(), _score(det, Xo)
+                        )
+                    if regime == "k140 reals out":
+                        ref = st[(src == "dfdc") & (yt == 0)]
+                        t = _threshold(ref)
+                        k140_reals = dev.index[(dev["source"] == "k140") & (dev["label"] == 0)]
+                        m["fpr_k140_reals"] = float(
+                            np.mean(_score(det, tables["X_pool" + size].iloc[k140_reals]) >= t)
+                        )
+                    else:
+                        ref = st[yt == 0]
+                        t = _threshold(ref)
+                    for n in unseen:
+                        key = f"X_{n}" + (size if f"X_{n}{size}" in tables else "")
+                        sc = _score(det, tables[key])
+                        m[("fpr_" if n == "exif" else "tpr_") + n] = float(np.mean(sc >= t))
+                    for alt in ("@256",):
+                        if size == "" and f"X_genphotos{alt}" in tables:
+                            for n in unseen:
+                                sc = _score(det, tables[f"X_{n}{alt}"])
+                                pre = "fpr_" if n == "exif" else "tpr_"
+                                m[f"{pre}{n}{alt}"] = float(np.mean(sc >= t))
+                    key = f"{regime} | {rname}{size}"
+                    results.setdefault(key, {}).setdefault("folds", []).append(m)
+                    logger.info("fold %d %s: %s", k, key, {a: round(b, 3) for a, b in m.items()})
+    return results
+
+
+def summarise(results: dict[str, Any]) -> dict[str, dict[str, tuple[float, float]]]:
+    out = {}
+    for key, rec in results.items():
+        folds = rec["folds"]
+        names = sorted({n for f in folds for n in f})
+        out[key] = {
+            n: (
+                float(np.nanmean([f.get(n, np.nan) for f in folds])),
+                float(np.nanstd([f.get(n, np.nan) for f in folds])),
+            )
+            for n in names
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--recipes", default=",".join(RECIPES))
+    p.add_argument("--regimes", default=",".join(REGIMES))
+    p.add_argument("--out", type=Path, default=None, help="write raw results JSON here")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("deepfeat").setLevel(logging.WARNING)
+    sets = load_all(args.quick)
+    tables = build_tables(sets, canonical_sizes=(None, 256))
+    recipes = {r: RECIPES[r] for r in args.recipes.split(",")}
+    res = run_protocol(tables, args.folds, recipes, tuple(args.regimes.split(",")))
+    summ = summarise(res)
+    for key, vals in summ.items():
+        print(key, {n: f"{m:.3f}±{s:.3f}" for n, (m, s) in vals.items()})
+    if args.out:
+        args.out.write_text(json.dumps({"results": res, "summary": summ}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""Pseudo-fake synthesis and degradations: determinism, masks, groups, file encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from deepfeat import load_dataset, make_demo_dataset
+from deepfeat.synthesis import (
+    DEGRADATIONS,
+    UPSAMPLE_METHODS,
+    degrade,
+    degrade_dataset,
+    face_mask,
+    make_pseudo_fakes,
+    self_blend,
+    upsample_trace,
+)
+
+
+def _image(seed: int = 0, h: int = 96, w: int = 80) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
+    big = np.asarray(Image.fromarray(base).resize((w, h), Image.Resampling.BICUBIC))
+    noise = rng.integers(-20, 21, big.shape)
+    return np.clip(big.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- masks
+@pytest.mark.parametrize("shape", [(64, 64), (100, 40), (60, 200, 3)])
+@pytest.mark.parametrize("seed", range(5))
+def test_face_mask_inside_image_soft_and_nonempty(shape, seed):
+    m = face_mask(shape, random_state=seed)
+    assert m.shape == shape[:2] and m.dtype == np.float32
+    assert m.min() >= 0.0 and m.max() == pytest.approx(1.0)
+    # the border (outside the ellipse) is (nearly) untouched
+    border = np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]])
+    assert border.max() < 0.5
+    assert (m > 0.5).mean() > 0.05
+
+
+def test_face_mask_follows_box_and_landmarks():
+    m = face_mask((100, 100), box=(0, 0, 40, 40), random_state=0)
+    ys, xs = np.nonzero(m > 0.5)
+    assert xs.mean() < 35 and ys.mean() < 35
+    lm = np.array([[60, 60], [80, 60], [70, 70], [62, 80], [78, 80]], float)
+    m = face_mask((100, 100), landmarks=lm, random_state=0)
+    ys, xs = np.nonzero(m > 0.5)
+    assert 60 < xs.mean() < 80 and 60 < ys.mean() < 85
+
+
+def test_face_mask_box_outside_image_stays_inside():
+    m = face_mask((50, 50), box=(-100, -100, 300, 300), random_state=0)
+    assert m.shape == (50, 50) and np.isfinite(m).all() and m.max() == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- blend
+def test_self_blend_deterministic_per_seed():
+    img = _image()
+    a = self_blend(img, random_state=3)
+    b = self_blend(img, random_state=3)
+    c = self_blend(img, random_state=4)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_self_blend_changes_only_the_masked_region():
+    img = _image(1)
+    fake, mask = self_blend(img, random_state=0, return_mask=True)
+    assert fake.shape == img.shape and fake.dtype == np.uint8
+    diff = np.abs(fake.astype(int) - img.astype(int)).max(axis=2)
+    assert diff[mask < 1e-4].max() <= 1  # outside the mask: the real, up to rounding
+    assert diff[mask > 0.5].mean() > 1.0
+
+
+def test_self_blend_rejects_bad_input():
+    with pytest.raises(ValueError, match="uint8"):
+        self_blend(np.zeros((32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="too small"):
+        self_blend(np.zeros((4, 4, 3), np.uint8))
+
+
+# ----------------------------------------------------------------------------- upsample
+@pytest.mark.parametrize("method", UPSAMPLE_METHODS)
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_upsample_trace_shape_and_determinism(method, factor):
+    img = _image(2, 70, 90)  # sides not divisible by the factor
+    a = upsample_trace(img, factor=factor, method=method, random_state=5)
+    b = upsample_trace(img, factor=factor, method=method, random_state=5)
+    assert a.shape == img.shape and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+
+
+def test_upsample_trace_leaves_a_periodic_spectral_peak():
+    """Zero insertion puts energy at the spectrum's replica (N/2) that a real lacks."""
+    rng = np.random.default_rng(0)
+    img = _image(3, 128, 128)
+    fake = upsample_trace(img, factor=2, method="nearest", smooth=0, detail=0, random_state=rng)
+
+    def nyquist_share(x):
+        g = x.astype(float).mean(axis=2)
+        f = np.abs(np.fft.fft2(g - g.mean())) ** 2
+        return f[64, :].sum() / f.sum()  # the row at the vertical Nyquist frequency
+
+    nearest = nyquist_share(fake)
+    assert nearest < nyquist_share(img)  # nearest: the band above N/2 is a replica
+    blockiness = np.abs(fake[0::2] - fake[1::2].astype(int)).mean()
+    assert blockiness == 0  # nearest neighbour: rows repeated exactly
+
+
+def test_upsample_trace_detail_restores_sharpness():
+    img = _image(4, 128, 128)
+    flat = upsample_trace(img, factor=4, method="bilinear", smooth=0, detail=0.0)
+    sharp = upsample_trace(img, factor=4, method="bilinear", smooth=0, detail=1.0)
+    err_flat = np.abs(flat.astype(int) - img).mean()
+    err_sharp = np.abs(sharp.astype(int) - img).mean()
+    assert err_sharp < err_flat
+
+
+def test_upsample_trace_bad_parameters():
+    img = _image()
+    with pytest.raises(ValueError, match="factor"):
+        upsample_trace(img, factor=3)
+    with pytest.raises(ValueError, match="method"):
+        upsample_trace(img, method="cubic")
+    with pytest.raises(ValueError, match="detail"):
+        upsample_trace(img, detail=2.0)
+
+
+# ----------------------------------------------------------------------------- degrade
+@pytest.mark.parametrize("kind", DEGRADATIONS)
+def test_degrade_each_kind(kind):
+    img = _image(5)
+    out = degrade(img, kinds=kind, random_state=0)
+    assert out.dtype == np.uint8 and out.ndim == 3
+    assert np.array_equal(out, degrade(img, kinds=kind, random_state=0))
+    if kind == "downscale":
+        assert out.shape[0] < img.shape[0] and out.shape[1] < img.shape[1]
+    else:
+        assert out.shape == img.shape and not np.array_equal(out, img)
+
+
+def test_degrade_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="subset"):
+        degrade(_image(), kinds=("sharpen",))
+
+
+# ----------------------------------------------------------------------------- datasets
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = make_demo_dataset(tmp_path_factory.mktemp("demo"), n_images=24, random_state=1)
+    return load_dataset(root)
+
+
+def test_make_pseudo_fakes_groups_origin_and_determinism(demo, tmp_path):
+    reals = demo[demo.label == 0]
+    fakes, failures = make_pseudo_fakes(demo, tmp_path / "a", faces="center", random_state=7)
+    assert len(failures) == 0
+    assert len(fakes) == 2 * len(reals)
+    assert (fakes.label == 1).all()
+    assert set(fakes.origin) == {"pseudo_blend", "pseudo_upsample"}
+    group_of = dict(zip(reals.path, reals.group))
+    assert (fakes.group == fakes.source_path.map(group_of)).all()
+    # nothing written next to the user's data
+    assert all(str(tmp_path / "a") in p for p in fakes.path)
+    again, _ = make_pseudo_fakes(demo, tmp_path / "b", faces="center", random_state=7)
+    for p, q in zip(fakes.path, again.path):
+        assert Path(p).read_bytes() == Path(q).read_bytes()
+    other, _ = make_pseudo_fakes(demo, tmp_path / "c", faces="center", random_state=8)
+    assert any(Path(p).read_bytes() != Path(q).read_bytes() for p, q in zip(fakes.path, other.path))
+
+
+def test_pseudo_fakes_keep_the_container_of_their_source(demo, tmp_path):
+    fakes, _ = make_pseudo_fakes(demo, tmp_path, kinds="upsample", faces="center")
+    for src, dst in zip(fakes.source_path, fakes.path):
+        with Image.open(src) as a, Image.open(dst) as b:
+            assert a.format == b.format
+            assert a.size == b.size
+            if a.format == "JPEG":
+                assert a.quantization == b.quantization
+                assert bool(a.info.get("exif")) == bool(b.info.get("exif"))
+
+
+def test_pseudo_fakes_record_unreadable_reals(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    fakes, failures = make_pseudo_fakes([str(bad), str(tmp_path / "gone.jpg")], tmp_path / "o")
+    assert len(fakes) == 0
+    assert sorted(failures.path) == sorted([str(bad), str(tmp_path / "gone.jpg")])
+    assert (failures.stage == "synthesis").all()
+
+
+def test_make_pseudo_fakes_rejects_unknown_kind(demo, tmp_path):
+    with pytest.raises(ValueError, match="kinds"):
+        make_pseudo_fakes(demo, tmp_path, kinds=("swap",))
+
+
+def test_degrade_dataset_probability_and_groups(demo, tmp_path):
+    out, failures = degrade_dataset(demo, tmp_path, probability=0.5, random_state=0)
+    assert len(failures) == 0 and len(out) == len(demo)
+    changed = out.path != demo.path
+    assert 0 < changed.sum() < len(demo)
+    assert (out.degraded[changed] != "").all() and (out.degraded[~changed] == "").all()
+    pd.testing.assert_series_equal(out.label, demo.label)
+    pd.testing.assert_series_equal(out.group, demo.group)
+    none, _ = degrade_dataset(demo, tmp_path, probability=0.0)
+    assert (none.path == demo.path).all()
+    with pytest.raises(ValueError, match="probability"):
+        degrade_dataset(demo, tmp_path, probability=1.5)
