@@ -242,6 +242,20 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     random_state : int or None, default=0
     progress : bool, default=False
         Progress bar during feature extraction.
+    pseudo_fakes : None, True, or sequence of {"blend", "upsample"}, default=None
+        Add synthesized fakes made from the training reals (:mod:`deepfeat.synthesis`):
+        ``"blend"`` self-blended face swaps, ``"upsample"`` generator up-sampling traces.
+        Each keeps the group of its real, so no split separates them. Needs image input
+        (paths or a dataset DataFrame); with it, ``fit`` works on reals only (all labels
+        0). Synthesized files go under ``cache_dir`` (or a temporary folder), never next to
+        the data.
+    augment : None, bool, float or dict, default=None
+        Training-time degradations of either class (blur, JPEG, down-scaling; Wang et al.
+        2020): ``True`` = probability 0.5, a float = that probability, or
+        ``{"probability": p, "kinds": ["blur", "jpeg", "downscale"]}``. Image input only.
+    cache_dir : path-like or None, default=None
+        Feature cache (rows keyed by file content and extractor settings) used by ``fit``
+        on images, and where synthesized images are kept for reuse (``synthesis/``).
 
     Attributes
     ----------
@@ -309,6 +323,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         n_jobs: int | None = None,
         random_state: int | None = 0,
         progress: bool = False,
+        pseudo_fakes: Any = None,
+        augment: Any = None,
+        cache_dir: Any = None,
     ) -> None:
         self.groups = groups
         self.features = features
@@ -334,6 +351,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.progress = progress
+        self.pseudo_fakes = pseudo_fakes
+        self.augment = augment
+        self.cache_dir = cache_dir
 
     # ------------------------------------------------------------------ input handling
     def _groups_tuple(self) -> tuple[str, ...]:
@@ -381,6 +401,14 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                 "this detector was trained on a feature table: pass features, not images"
             )
         extractor = self.features_
+        if fit and self.cache_dir is not None:
+            from .features._cache import extract_table
+
+            table, failures = extract_table(
+                X, extractor, cache_dir=Path(self.cache_dir) / "features", progress=self.progress
+            )
+            self.extraction_failures_ = failures
+            return table.reset_index(drop=True)
         values = extractor.transform(X)
         table = pd.DataFrame(values, columns=extractor.get_feature_names_out())
         self.extraction_failures_ = extractor.failures_
@@ -476,7 +504,11 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         )
 
     def _validate_params(self) -> None:
+        from .synthesis import augment_spec, pseudo_fake_kinds
+
         self._groups_tuple()
+        pseudo_fake_kinds(self.pseudo_fakes)
+        augment_spec(self.augment)
         if self.calibration not in (None, "isotonic", "sigmoid"):
             raise ValueError(
                 f"calibration must be None, 'isotonic' or 'sigmoid', got {self.calibration!r}"
@@ -512,6 +544,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
 
         self._validate_params()
         y, groups = self._labels_groups(X, y, groups)
+        X, y, groups, synth_tmp = self._synthesise(X, y, groups)
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "fc":
             assert_all_finite(y, input_name="y")
@@ -528,7 +561,13 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             raise ValueError(f"labels must be 0 (real) and 1 (fake), got {classes}")
         y = (y == classes[1]).astype(int)  # 1 = fake (the larger label)
         kind = self._input_kind(X)
-        table = self._features(X, fit=True, y=y)
+        try:
+            table = self._features(X, fit=True, y=y)
+        finally:
+            if synth_tmp is not None:
+                import shutil
+
+                shutil.rmtree(synth_tmp, ignore_errors=True)
         if len(table) != len(y):
             raise ValueError(f"X has {len(table)} samples but y has {len(y)}")
         g = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups).astype(str)
@@ -589,7 +628,82 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         self.training_summary_ = self._summary(
             yv, gv, int((~usable).sum()), 0 if holdout is None else len(holdout[1])
         )
+        if self.training_origin_:
+            self.training_summary_["origin"] = dict(self.training_origin_)
         return self
+
+    def _synthesise(self, X: Any, y: Any, groups: Any) -> tuple[Any, Any, Any, Path | None]:
+        """Add pseudo-fakes / degradations (``pseudo_fakes``, ``augment``) to image input.
+
+        Returns the (possibly expanded) dataset, labels, groups and a temporary folder to
+        delete after extraction (``None`` when synthesized files live under ``cache_dir``).
+        """
+        from .features._base import as_items
+        from .synthesis import augment_spec, expand_training_set, pseudo_fake_kinds
+
+        self.training_origin_ = {}
+        self.synthesis_failures_ = pd.DataFrame(columns=["path", "stage", "reason"])
+        kinds = pseudo_fake_kinds(self.pseudo_fakes)
+        p, _ = augment_spec(self.augment)
+        if not kinds and p == 0:
+            return X, y, groups, None
+        kind = self._input_kind(X)
+        if kind not in ("images", "dataset"):
+            raise ValueError(
+                "pseudo_fakes and augment synthesize images, so fit needs image paths or a "
+                "dataset DataFrame with a 'path' column, not a feature table"
+            )
+        if kind == "dataset":
+            data = X.reset_index(drop=True).copy()
+        else:
+            items = as_items(X)
+            if not all(isinstance(i, str) for i in items):
+                raise ValueError("pseudo_fakes and augment need image files, not arrays")
+            data = pd.DataFrame({"path": items})
+        labels = np.asarray(y)
+        if len(labels) != len(data):
+            raise ValueError(f"X has {len(data)} samples but y has {len(labels)}")
+        if labels.dtype.kind not in "iub" or not set(np.unique(labels).tolist()) <= {0, 1}:
+            raise ValueError(
+                "pseudo_fakes / augment need labels 0 (real) and 1 (fake), got "
+                f"{np.unique(labels)[:5]}"
+            )
+        data["label"] = labels.astype(int)
+        if groups is not None:
+            data["group"] = np.asarray(groups).astype(str)
+        elif "group" not in data.columns:
+            data["group"] = data["path"].astype(str)
+        tmp = None
+        if self.cache_dir is not None:
+            out_dir = Path(self.cache_dir) / "synthesis"
+        else:
+            import tempfile
+
+            tmp = out_dir = Path(tempfile.mkdtemp(prefix="deepfeat-synth-"))
+        seed = 0 if self.random_state is None else int(self.random_state)
+        try:
+            expanded, failures = expand_training_set(
+                data,
+                out_dir,
+                pseudo_fakes=kinds,
+                augment=self.augment,
+                random_state=seed,
+                progress=self.progress,
+            )
+        except BaseException:
+            if tmp is not None:
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.synthesis_failures_ = failures
+        self.training_origin_ = {
+            str(k): int(v) for k, v in expanded["origin"].value_counts(sort=False).items()
+        }
+        if "degraded" in expanded.columns:
+            self.training_origin_["degraded"] = int((expanded["degraded"] != "").sum())
+        logger.info("training set with synthesis: %s", self.training_origin_)
+        return expanded, expanded["label"].to_numpy(), expanded["group"].to_numpy(), tmp
 
     def _holdout(self, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The grouped, stratified validation fold (sorted indices), or None if too small."""

@@ -211,3 +211,96 @@ def test_degrade_dataset_probability_and_groups(demo, tmp_path):
     assert (none.path == demo.path).all()
     with pytest.raises(ValueError, match="probability"):
         degrade_dataset(demo, tmp_path, probability=1.5)
+
+
+# ----------------------------------------------------------------------------- detector
+def _det(**kw):
+    from deepfeat import DeepfakeDetector
+
+    params = {
+        "groups": ("fft", "meta"),
+        "n_estimators": 40,
+        "audit": False,
+        "linear_probe": False,
+        "random_state": 0,
+    }
+    params.update(kw)
+    return DeepfakeDetector(**params)
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_detector_trains_on_reals_only_with_pseudo_fakes(demo, tmp_path):
+    reals = demo[demo.label == 0].reset_index(drop=True)
+    data_root = Path(reals.path[0]).parents[1]
+    before = _listing(data_root)
+    det = _det(pseudo_fakes=("blend", "upsample"), cache_dir=tmp_path / "cache")
+    det.fit(list(reals.path), np.zeros(len(reals), dtype=int))
+    assert det.training_summary_["origin"] == {
+        "original": len(reals),
+        "pseudo_blend": len(reals),
+        "pseudo_upsample": len(reals),
+    }
+    assert det.training_summary_["n_fake"] == 2 * len(reals)
+    proba = det.predict_proba(list(demo.path))
+    assert proba.shape == (len(demo), 2) and np.isfinite(proba).all()
+    assert _listing(data_root) == before  # nothing written next to the data
+    assert any((tmp_path / "cache" / "synthesis").rglob("*.jpg"))
+
+
+def test_detector_without_fakes_and_without_synthesis_refuses(demo):
+    reals = demo[demo.label == 0]
+    with pytest.raises(ValueError, match="one class"):
+        _det().fit(list(reals.path), np.zeros(len(reals), dtype=int))
+
+
+def test_detector_pseudo_fakes_need_images(demo):
+    X = pd.DataFrame({"fft_000": np.arange(10.0), "fft_001": np.ones(10)})
+    with pytest.raises(ValueError, match="feature table"):
+        _det(pseudo_fakes="blend").fit(X, np.r_[np.zeros(5), np.ones(5)].astype(int))
+
+
+@pytest.mark.parametrize(
+    "kw", [{"pseudo_fakes": "swap"}, {"augment": 2.0}, {"augment": {"p": 1}}, {"augment": "x"}]
+)
+def test_detector_rejects_bad_synthesis_parameters(demo, kw):
+    with pytest.raises(ValueError):
+        _det(**kw).fit(demo, demo.label.to_numpy())
+
+
+def test_detector_augment_degrades_both_classes_and_reuses_the_cache(demo, tmp_path):
+    det = _det(augment=1.0, cache_dir=tmp_path)
+    det.fit(demo)
+    assert det.training_summary_["origin"]["degraded"] == len(demo)
+    first = sorted(p.name for p in (tmp_path / "synthesis").rglob("*.*"))
+    again = _det(augment=1.0, cache_dir=tmp_path).fit(demo)
+    assert sorted(p.name for p in (tmp_path / "synthesis").rglob("*.*")) == first
+    a = det.predict_proba(list(demo.path))
+    b = again.predict_proba(list(demo.path))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_temporary_synthesis_folder_is_removed(demo, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _det(pseudo_fakes="upsample").fit(demo)
+    assert not list(tmp_path.glob("deepfeat-synth-*"))
+
+
+def test_no_pseudo_fake_in_a_validation_fold_next_to_its_real(tmp_path):
+    from deepfeat.synthesis import expand_training_set
+
+    demo = load_dataset(make_demo_dataset(tmp_path / "d", n_images=150, random_state=2))
+    data, _ = expand_training_set(demo, tmp_path / "s", pseudo_fakes=True, faces="center")
+    det = _det(validation_fraction=0.25)
+    y, g = data.label.to_numpy(), data.group.to_numpy()
+    train, val = det._holdout(y, g)
+    side = {p: "train" for p in data.path.iloc[train]} | {p: "val" for p in data.path.iloc[val]}
+    pseudo = data[data.origin != "original"]
+    assert len(pseudo)
+    for src, path in zip(pseudo.source_path, pseudo.path):
+        assert side[src] == side[path]
+    assert not set(g[train]) & set(g[val])

@@ -12,7 +12,15 @@ folder for the feature pipeline:
 """
 
 from ._blend import face_mask, self_blend
-from ._dataset import PSEUDO_FAKE_KINDS, degrade_dataset, make_pseudo_fakes, synthesis_digest
+from ._dataset import (
+    PSEUDO_FAKE_KINDS,
+    augment_spec,
+    degrade_dataset,
+    expand_training_set,
+    make_pseudo_fakes,
+    pseudo_fake_kinds,
+    synthesis_digest,
+)
 from ._degrade import DEGRADATIONS, degrade
 from ._upsample import UPSAMPLE_METHODS, upsample_trace
 
@@ -20,10 +28,13 @@ __all__ = [
     "DEGRADATIONS",
     "PSEUDO_FAKE_KINDS",
     "UPSAMPLE_METHODS",
+    "augment_spec",
     "degrade",
     "degrade_dataset",
+    "expand_training_set",
     "face_mask",
     "make_pseudo_fakes",
+    "pseudo_fake_kinds",
     "self_blend",
     "synthesis_digest",
     "upsample_trace",

@@ -104,7 +104,7 @@ def face_mask(
     mask = mask.astype(np.float32) / 255.0
     # Feathering: erode a little then blur, so the soft edge stays inside the outline.
     sigma = rng.uniform(0.01, 0.06) * min(h, w)
-    k = max(3, int(round(sigma * 2)) | 1)
+    k = max(3, round(sigma * 2) | 1)
     mask = cv2.erode(mask, np.ones((k, k), np.uint8))
     if not mask.any():
         mask = np.zeros((h, w), np.float32)

@@ -34,7 +34,15 @@ from ._upsample import upsample_trace
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PSEUDO_FAKE_KINDS", "degrade_dataset", "make_pseudo_fakes", "synthesis_digest"]
+__all__ = [
+    "PSEUDO_FAKE_KINDS",
+    "augment_spec",
+    "degrade_dataset",
+    "expand_training_set",
+    "make_pseudo_fakes",
+    "pseudo_fake_kinds",
+    "synthesis_digest",
+]
 
 #: Kinds of pseudo-fake: self-blended face swaps and generator up-sampling traces.
 PSEUDO_FAKE_KINDS = ("blend", "upsample")
@@ -334,7 +342,6 @@ def degrade_dataset(
     digest = synthesis_digest(degrade=list(kinds), seed=int(random_state))
     out = Path(out_dir) / f"degrade-{digest}"
     chosen = df[pick].assign(_tag=[kinds[k] for k in kind_of[pick]])
-    records: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
     for tag, part in chosen.groupby("_tag", sort=True):
         recs, fails = _synthesise(
@@ -355,3 +362,139 @@ def degrade_dataset(
                 df.at[i, "degraded"] = str(tag)
         failures.extend(fails)
     return df, pd.DataFrame(failures, columns=["path", "stage", "reason"])
+
+
+def pseudo_fake_kinds(value: Any) -> tuple[str, ...]:
+    """Normalise a ``pseudo_fakes`` setting: None/False/"" → (), True → all kinds.
+
+    Examples
+    --------
+    >>> pseudo_fake_kinds("blend,upsample"), pseudo_fake_kinds(None), pseudo_fake_kinds(True)
+    (('blend', 'upsample'), (), ('blend', 'upsample'))
+    """
+    if value is None or value is False or (isinstance(value, str) and value.strip() == ""):
+        return ()
+    if isinstance(value, (list, tuple)) and not value:
+        return ()
+    if value is True:
+        return PSEUDO_FAKE_KINDS
+    if isinstance(value, str) and value.strip() in ("none", "off"):
+        return ()
+    return _kinds(value, PSEUDO_FAKE_KINDS, "pseudo_fakes")
+
+
+def augment_spec(value: Any) -> tuple[float, tuple[str, ...]]:
+    """Normalise an ``augment`` setting to ``(probability, kinds)``.
+
+    ``None``/``False``/0 → off; ``True`` → probability 0.5, every kind; a float → that
+    probability, every kind; a dict ``{"probability": p, "kinds": [...]}``; a string
+    ``"0.3"``, ``"blur,jpeg"`` or ``"0.3:blur,jpeg"`` (the CLI's form).
+
+    Examples
+    --------
+    >>> augment_spec(True), augment_spec("0.2:blur")
+    ((0.5, ('blur', 'jpeg', 'downscale')), (0.2, ('blur',)))
+    """
+    if value is None or value is False:
+        return 0.0, ()
+    if value is True:
+        return 0.5, DEGRADATIONS
+    if isinstance(value, dict):
+        unknown = set(value) - {"probability", "kinds"}
+        if unknown:
+            raise ValueError(f"augment: unknown keys {sorted(unknown)}")
+        p = value.get("probability", 0.5)
+        kinds = _kinds(value.get("kinds", DEGRADATIONS), DEGRADATIONS, "augment kinds")
+    elif isinstance(value, str):
+        text = value.strip()
+        if text in ("", "off", "none", "0"):
+            return 0.0, ()
+        if text == "on":
+            return 0.5, DEGRADATIONS
+        prob, _, names = text.partition(":") if ":" in text else ("", "", text)
+        try:
+            p = float(prob if ":" in text else text)
+            kinds = _kinds(names, DEGRADATIONS, "augment kinds") if names else DEGRADATIONS
+        except ValueError:
+            p, kinds = 0.5, _kinds(text, DEGRADATIONS, "augment kinds")
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        p, kinds = float(value), DEGRADATIONS
+    else:
+        raise ValueError(f"augment must be None, a bool, a probability or a dict, got {value!r}")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"augment probability must be in [0, 1], got {p!r}")
+    return (p, kinds) if p > 0 else (0.0, ())
+
+
+def expand_training_set(
+    data: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    pseudo_fakes: Any = None,
+    augment: Any = None,
+    faces: str = "auto",
+    random_state: int = 0,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A training dataset with pseudo-fakes of its reals added and degradations applied.
+
+    Parameters
+    ----------
+    data : dataset DataFrame (``path``, ``label``, optionally ``group``)
+    out_dir : path-like
+        Where synthesized files go (a cache folder; never the user's data folder).
+    pseudo_fakes : see :func:`pseudo_fake_kinds`
+    augment : see :func:`augment_spec`
+        Applied after the pseudo-fakes are made, to every row of either class.
+    faces : {"auto", "detect", "center"}
+    random_state : int, default=0
+    progress : bool, default=False
+
+    Returns
+    -------
+    dataset : pandas.DataFrame
+        ``data``'s rows first (``origin == "original"``), then the pseudo-fakes
+        (``origin == "pseudo_<kind>"``, the group of their real, ``source_path``); with
+        ``augment`` a ``degraded`` column.
+    failures : pandas.DataFrame
+        ``path, stage, reason`` of what could not be synthesized.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from deepfeat import load_dataset, make_demo_dataset
+    >>> df = load_dataset(make_demo_dataset(tempfile.mkdtemp(), n_images=10))
+    >>> out, _ = expand_training_set(df, tempfile.mkdtemp(), pseudo_fakes="upsample")
+    >>> out.origin.value_counts().to_dict() == {"original": 10, "pseudo_upsample": 2}
+    True
+    """
+    kinds = pseudo_fake_kinds(pseudo_fakes)
+    p, degradations = augment_spec(augment)
+    df = _rows(data).copy()
+    if "label" not in df.columns:
+        raise ValueError("expand_training_set needs a 'label' column")
+    df["origin"] = "original"
+    failures = [pd.DataFrame(columns=["path", "stage", "reason"])]
+    if kinds:
+        fakes, fails = make_pseudo_fakes(
+            df,
+            out_dir,
+            kinds=kinds,
+            faces=faces,
+            random_state=random_state,
+            progress=progress,
+        )
+        df = pd.concat([df, fakes], ignore_index=True)
+        failures.append(fails)
+    if p > 0:
+        df, fails = degrade_dataset(
+            df,
+            out_dir,
+            probability=p,
+            kinds=degradations,
+            random_state=random_state,
+            progress=progress,
+        )
+        failures.append(fails)
+    return df, pd.concat([f for f in failures if len(f)] or failures[:1], ignore_index=True)
