@@ -359,23 +359,107 @@ def pd_concat(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
 
 
 def _training_table(args: argparse.Namespace):
-    """(table, extractor) from a features parquet or by extracting a dataset."""
+    """(table, extractor) from a features parquet or by extracting a dataset.
+
+    With ``--pseudo-fakes`` / ``--augment`` the synthesized images (under ``--cache``, or a
+    temporary folder removed once their features are extracted) join the table.
+    """
     from .detector import _extractor_from_json
 
-    spec = Path(args.input)
-    if spec.suffix == ".parquet" and spec.is_file():
-        table, ext_json = _read_features(spec)
-        extractor = _extractor_from_json(ext_json, spec) if ext_json else None
-        return table, extractor
-    data = resolve_input(args.input)
-    if "label" not in data.columns:
-        raise UserError(f"{args.input}: training needs labels (a dataset layout, not a folder)")
+    synthesis = bool(getattr(args, "pseudo_fakes", None) or getattr(args, "augment", None))
     cache = Path(args.cache) if getattr(args, "cache", None) else None
-    extractor, feats, fails, seconds = _extract(args, data, cache)
+    spec = Path(args.input)
+    with tempfile.TemporaryDirectory(prefix="deepfeat-synth-") as tmp:
+        out_dir = cache / "synthesis" if cache is not None else Path(tmp)
+        if spec.suffix == ".parquet" and spec.is_file():
+            table, ext_json = _read_features(spec)
+            extractor = _extractor_from_json(ext_json, spec) if ext_json else None
+            if synthesis:
+                table = _synthesised_table(args, table, extractor, out_dir, cache)
+            return table, extractor
+        data = resolve_input(args.input)
+        if "label" not in data.columns:
+            raise UserError(f"{args.input}: training needs labels (a dataset layout, not a folder)")
+        if synthesis:
+            data = _expand(args, data, out_dir)
+        extractor, feats, fails, seconds = _extract(args, data, cache)
     failed = _failed_rows(feats)
     print(_summary_line(len(data), fails, int(failed.sum()), seconds), file=sys.stderr)
     table = pd_concat(data.reset_index(drop=True), feats).loc[~failed].reset_index(drop=True)
     return table, extractor
+
+
+def _expand(args: argparse.Namespace, data: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
+    """The dataset with pseudo-fakes and degradations (``--pseudo-fakes``, ``--augment``)."""
+    from .synthesis import expand_training_set
+
+    try:
+        expanded, fails = expand_training_set(
+            data,
+            out_dir,
+            pseudo_fakes=args.pseudo_fakes,
+            augment=args.augment,
+            random_state=args.seed,
+            progress=not args.quiet,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    counts = expanded["origin"].value_counts()
+    parts = [f"{n} {k}" for k, n in counts.items() if k != "original"]
+    if "degraded" in expanded.columns:
+        parts.append(f"{int((expanded['degraded'] != '').sum())} degraded")
+    print(
+        f"synthesis: {', '.join(parts) or 'nothing'} from {len(data)} inputs; "
+        f"{len(fails)} could not be used",
+        file=sys.stderr,
+    )
+    return expanded
+
+
+def _synthesised_table(args, table: pd.DataFrame, extractor, out_dir: Path, cache):
+    """A features parquet plus the features of pseudo-fakes / degraded copies of its rows."""
+    import numpy as np
+    import pandas as pd
+
+    from .features._cache import extract_table
+
+    if extractor is None or "path" not in table.columns or "label" not in table.columns:
+        raise UserError(
+            "--pseudo-fakes/--augment on a features parquet need its 'path' and 'label' "
+            "columns and extractor settings (a parquet written by 'deepfeat extract')"
+        )
+    missing = [p for p in table["path"] if not Path(p).is_file()]
+    if missing:
+        raise UserError(
+            f"--pseudo-fakes/--augment need the images: {len(missing)} missing, e.g. {missing[0]}"
+        )
+    cols = [c for c in ("path", "label", "group") if c in table.columns]
+    expanded = _expand(args, table[cols], out_dir)
+    n = len(table)
+    changed = expanded.index >= n
+    if "degraded" in expanded.columns:
+        changed |= (expanded["degraded"] != "").to_numpy()
+    feats, fails = extract_table(
+        expanded.loc[changed, ["path"]],
+        extractor,
+        cache_dir=cache,
+        progress=not args.quiet,
+        chunk_size=args.chunk_size,
+    )
+    names = list(extractor.get_feature_names_out())
+    out = expanded.copy()
+    values = np.full((len(out), len(names)), np.nan, dtype=np.float32)
+    keep = np.flatnonzero(~changed)
+    values[keep] = table[names].to_numpy(dtype=np.float32)[keep]
+    values[np.flatnonzero(changed)] = feats[names].to_numpy(dtype=np.float32)
+    out = pd_concat(out.reset_index(drop=True), pd.DataFrame(values, columns=names))
+    ok = ~np.isnan(values).all(axis=1)
+    print(
+        f"synthesis: {int(changed.sum())} synthesized images extracted, "
+        f"{len(fails)} failure records",
+        file=sys.stderr,
+    )
+    return out.loc[ok].reset_index(drop=True)
 
 
 def _print_metrics(metrics: dict[str, Any], title: str) -> None:
@@ -674,6 +758,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--calibration", choices=["isotonic", "sigmoid"], default=None)
     train.add_argument("--threads", type=int, default=None, help="XGBoost threads (all cores)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--pseudo-fakes",
+        default=None,
+        metavar="KINDS",
+        help="add fakes synthesized from the training reals, comma separated: blend "
+        "(self-blended face swaps), upsample (generator up-sampling traces); works with "
+        "reals only. Files go under --cache/synthesis (or a temporary folder)",
+    )
+    train.add_argument(
+        "--augment",
+        default=None,
+        metavar="SPEC",
+        help="degrade training images of both classes: 'on' (p=0.5, blur/jpeg/downscale), "
+        "a probability '0.3', kinds 'blur,jpeg', or both '0.3:blur,jpeg'",
+    )
     add_dask_options(train)
     train.set_defaults(func=_cmd_train)
 

@@ -646,6 +646,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         kinds = pseudo_fake_kinds(self.pseudo_fakes)
         p, _ = augment_spec(self.augment)
         if not kinds and p == 0:
+            if isinstance(X, pd.DataFrame) and "origin" in X.columns:  # made by the CLI
+                counts = X["origin"].astype(str).value_counts(sort=False)
+                self.training_origin_ = {str(k): int(v) for k, v in counts.items()}
             return X, y, groups, None
         kind = self._input_kind(X)
         if kind not in ("images", "dataset"):

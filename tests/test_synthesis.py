@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -304,3 +305,62 @@ def test_no_pseudo_fake_in_a_validation_fold_next_to_its_real(tmp_path):
     for src, path in zip(pseudo.source_path, pseudo.path):
         assert side[src] == side[path]
     assert not set(g[train]) & set(g[val])
+
+
+# ----------------------------------------------------------------------------- CLI
+def _cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from deepfeat.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_train_with_pseudo_fakes_and_augment(demo_dir, tmp_path):
+    code, _, err = _cli(
+        "train",
+        str(demo_dir),
+        "--out",
+        str(tmp_path / "model"),
+        "--groups",
+        "fft,meta",
+        "--pseudo-fakes",
+        "blend,upsample",
+        "--augment",
+        "0.5:blur,jpeg",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--quiet",
+    )
+    assert code == 0, err
+    assert "synthesis: 12 pseudo_blend, 12 pseudo_upsample" in err
+    card = json.loads((tmp_path / "model" / "card.json").read_text())
+    origin = card["training"]["origin"]
+    assert origin["pseudo_blend"] == origin["pseudo_upsample"] == 12
+    assert origin["original"] == 60
+    assert any((tmp_path / "cache" / "synthesis").rglob("*.jpg"))
+
+
+def test_cli_train_on_a_parquet_with_pseudo_fakes(demo_dir, tmp_path):
+    feats = tmp_path / "f.parquet"
+    assert _cli("extract", str(demo_dir), "--out", str(feats), "--groups", "fft", "-q")[0] == 0
+    code, _, err = _cli(
+        "train", str(feats), "--out", str(tmp_path / "m"), "--pseudo-fakes", "upsample", "-q"
+    )
+    assert code == 0, err
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    assert card["training"]["origin"] == {"original": 60, "pseudo_upsample": 12}
+
+
+def test_cli_train_rejects_a_bad_augment_spec(demo_dir, tmp_path):
+    code, _, err = _cli(
+        "train", str(demo_dir), "--out", str(tmp_path / "m"), "--augment", "0.5:sharpen", "-q"
+    )
+    assert code != 0 and "augment kinds" in err

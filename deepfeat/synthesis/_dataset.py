@@ -411,12 +411,17 @@ def augment_spec(value: Any) -> tuple[float, tuple[str, ...]]:
             return 0.0, ()
         if text == "on":
             return 0.5, DEGRADATIONS
-        prob, _, names = text.partition(":") if ":" in text else ("", "", text)
+        if ":" in text:
+            prob, _, names = text.partition(":")
+        elif text[0].isdigit() or text[0] == ".":
+            prob, names = text, ""
+        else:
+            prob, names = "0.5", text
         try:
-            p = float(prob if ":" in text else text)
-            kinds = _kinds(names, DEGRADATIONS, "augment kinds") if names else DEGRADATIONS
+            p = float(prob)
         except ValueError:
-            p, kinds = 0.5, _kinds(text, DEGRADATIONS, "augment kinds")
+            raise ValueError(f"augment: {prob!r} is not a probability") from None
+        kinds = _kinds(names, DEGRADATIONS, "augment kinds") if names else DEGRADATIONS
     elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         p, kinds = float(value), DEGRADATIONS
     else:
