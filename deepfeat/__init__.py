@@ -39,6 +39,10 @@ _EXPORTS: dict[str, str] = {
     "leakage_report": ".evaluation",
     "grouped_splits": ".evaluation",
     "FaceCropper": "._face",
+    "self_blend": ".synthesis",
+    "upsample_trace": ".synthesis",
+    "degrade": ".synthesis",
+    "make_pseudo_fakes": ".synthesis",
 }
 
 __all__ = [
@@ -51,14 +55,18 @@ __all__ = [
     "MetadataFeatures",
     "__version__",
     "ablation",
+    "degrade",
     "evaluate",
     "grouped_splits",
     "leakage_report",
     "load_dataset",
     "load_image",
     "make_demo_dataset",
+    "make_pseudo_fakes",
     "radial_spectrum",
     "read_metadata",
+    "self_blend",
+    "upsample_trace",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -73,9 +81,19 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .features._meta import MetadataFeatures
     from .features._metadata import read_metadata
     from .features._spectrum import radial_spectrum
+    from .synthesis import degrade, make_pseudo_fakes, self_blend, upsample_trace
 
 
-_SUBMODULES = ("cli", "datasets", "detector", "distributed", "evaluation", "plots", "report")
+_SUBMODULES = (
+    "cli",
+    "datasets",
+    "detector",
+    "distributed",
+    "evaluation",
+    "plots",
+    "report",
+    "synthesis",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -129,20 +129,41 @@ def build_tables(sets: dict[str, pd.DataFrame], canonical_sizes=(None,)) -> dict
         for name in ("stylegan3", "genphotos", "exif"):
             if name in sets:
                 out[f"X_{name}@{size}"] = features(sets[name], ext_s)
-        out[f"X_pool@{size}"] = features(pool, ext_s)
-        out[f"X_degraded@{size}"] = features(degraded, ext_s)
+        # No dev image (224 / 256 px) exceeds 256 px, so their tables are the same under
+        # both policies; only the unseen folders are re-extracted.
+    # Local-consistency statistics (FFTSpectrum(local=True)): only their 14 columns are
+    # joined to the default tables by the recipes that ask for them.
+    from deepfeat import FFTSpectrum, ImageFeatures
+
+    ext_l = ImageFeatures(groups=("fft",), fft=FFTSpectrum(local=True)).fit()
+    local_cols = [c for c in ext_l.get_feature_names_out() if c.startswith("fft_local_")]
+    for key, frame in (("pool", pool), ("degraded", degraded)):
+        out[f"L_{key}"] = features(frame, ext_l)[local_cols]
+    for name in ("stylegan3", "genphotos", "exif"):
+        if name in sets:
+            out[f"L_{name}"] = features(sets[name], ext_l)[local_cols]
+            for size in canonical_sizes:
+                if size is not None:
+                    ext_ls = ImageFeatures(
+                        groups=("fft",), fft=FFTSpectrum(local=True), canonical_size=size
+                    ).fit()
+                    out[f"L_{name}@{size}"] = features(sets[name], ext_ls)[local_cols]
     out["seconds"] = {"synthesis": synth_s, "extract_train": extract_s}
     out["n_failures"] = len(fails) + len(dfails)
     return out
 
 
 RECIPES: dict[str, dict[str, Any]] = {
-    "base": {"pseudo": (), "augment": 0.0},
-    "+upsample": {"pseudo": ("upsample",), "augment": 0.0},
-    "+blend": {"pseudo": ("blend",), "augment": 0.0},
-    "+pseudo": {"pseudo": ("blend", "upsample"), "augment": 0.0},
-    "+augment": {"pseudo": (), "augment": 0.5},
+    "base": {},
+    "+upsample": {"pseudo": ("upsample",)},
+    "+blend": {"pseudo": ("blend",)},
+    "+pseudo": {"pseudo": ("blend", "upsample")},
+    "+augment": {"augment": 0.5},
     "+pseudo+augment": {"pseudo": ("blend", "upsample"), "augment": 0.5},
+    "+local": {"local": True},
+    "+local+blend": {"local": True, "pseudo": ("blend",)},
+    "+local+pseudo": {"local": True, "pseudo": ("blend", "upsample")},
+    "+local+pseudo+augment": {"local": True, "pseudo": ("blend", "upsample"), "augment": 0.5},
 }
 REGIMES = ("union", "dfdc→k140", "k140→dfdc", "k140 reals out", "reals only")
 
@@ -153,7 +174,7 @@ def _rows_for(regime: str, pool: pd.DataFrame, train_groups: set, recipe: dict) 
     original = (pool["origin"] == "original").to_numpy()
     src = pool["source"].to_numpy()
     y = pool["label"].to_numpy()
-    kinds = recipe["pseudo"]
+    kinds = recipe.get("pseudo", ())
     pseudo = np.isin(pool["origin"].to_numpy(), [f"pseudo_{k}" for k in kinds])
     if regime == "union":
         keep = original | pseudo
@@ -170,13 +191,23 @@ def _rows_for(regime: str, pool: pd.DataFrame, train_groups: set, recipe: dict) 
     return keep & in_train
 
 
-def _augmented(tables: dict[str, Any], p: float, seed: int, suffix: str = "") -> pd.DataFrame:
-    X = tables["X_pool" + suffix]
+def _table(tables: dict[str, Any], name: str, recipe: dict, size: str = "") -> pd.DataFrame:
+    """Feature table ``name`` (``pool``, ``degraded``, an unseen folder) for a recipe."""
+    key = name + size if f"X_{name}{size}" in tables else name
+    X = tables[f"X_{key}"]
+    if recipe.get("local"):
+        X = pd.concat([X, tables[f"L_{key}"]], axis=1)
+    return X
+
+
+def _training_matrix(tables: dict[str, Any], recipe: dict, seed: int) -> pd.DataFrame:
+    """The pool's features, each row replaced by its degraded copy with probability p."""
+    X = _table(tables, "pool", recipe)
+    p = float(recipe.get("augment", 0.0))
     if p <= 0:
         return X
-    rng = np.random.default_rng(seed)
-    pick = rng.random(len(X)) < p
-    D = tables["X_degraded" + suffix]
+    pick = np.random.default_rng(seed).random(len(X)) < p
+    D = _table(tables, "degraded", recipe)
     usable = pick & ~np.isnan(D.to_numpy()).all(axis=1)
     out = X.copy()
     out.iloc[usable] = D.iloc[usable].to_numpy()
@@ -205,69 +236,60 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y[ok], s[ok])) if len(np.unique(y[ok])) == 2 else float("nan")
 
 
+def _fold_metrics(det, tables, recipe, regime, test, dev) -> dict[str, float]:
+    pool_X = _table(tables, "pool", recipe)
+    st = _score(det, pool_X.iloc[test.index])  # test rows are never degraded
+    yt, src = test["label"].to_numpy(), test["source"].to_numpy()
+    m: dict[str, float] = {}
+    for s in ("dfdc", "k140"):
+        m[f"auc_{s}"] = _auc(yt[src == s], st[src == s])
+    if regime in ("dfdc→k140", "k140→dfdc"):
+        other = "k140" if regime.startswith("dfdc") else "dfdc"
+        rows = dev.index[dev["source"] == other]
+        m["auc_cross"] = _auc(dev.loc[rows, "label"].to_numpy(), _score(det, pool_X.iloc[rows]))
+    if regime == "k140 reals out":  # threshold from dfdc reals; k140 reals never trained on
+        t = _threshold(st[(src == "dfdc") & (yt == 0)])
+        rows = dev.index[(dev["source"] == "k140") & (dev["label"] == 0)]
+        m["fpr_k140_reals"] = float(np.mean(_score(det, pool_X.iloc[rows]) >= t))
+    else:
+        t = _threshold(st[yt == 0])
+    for name in ("stylegan3", "genphotos", "exif"):
+        if f"X_{name}" not in tables:
+            continue
+        pre = "fpr_" if name == "exif" else "tpr_"
+        for size in ("", "@256"):
+            if f"X_{name}{size}" in tables:
+                sc = _score(det, _table(tables, name, recipe, size))
+                m[f"{pre}{name}{size}"] = float(np.mean(sc >= t))
+    return m
+
+
 def run_protocol(
     tables: dict[str, Any],
     n_folds: int,
     recipes: dict[str, dict[str, Any]] = RECIPES,
     regimes: tuple[str, ...] = REGIMES,
-    sizes: tuple[str, ...] = ("",),
 ) -> dict[str, Any]:
     """Every regime × recipe over grouped folds; per-fold metrics."""
     dev, pool = tables["dev"], tables["pool"]
     folds = bc.splits_for(dev, n_folds)
-    unseen = [n for n in ("stylegan3", "genphotos", "exif") if f"X_{n}" in tables]
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for k, (tr, te) in enumerate(folds):
         train_groups = set(dev["group"].iloc[tr])
         test = dev.iloc[te]
         for rname, recipe in recipes.items():
-            for size in sizes:
-                Xp = _augmented(tables, recipe["augment"], seed=k, suffix=size)
-                Xt = tables["X_pool" + size].iloc[test.index]  # test rows never degraded
-                for regime in regimes:
-                    if regime == "reals only" and not recipe["pseudo"]:
-                        continue
-                    mask = _rows_for(regime, pool, train_groups, recipe)
-                    t0 = time.perf_counter()
-                    det = _fit(
-                        Xp[mask], pool["label"].to_numpy()[mask], pool["group"].to_numpy()[mask]
-                    )
-                    fit_s = time.perf_counter() - t0
-                    st = _score(det, Xt)
-                    yt, src = test["label"].to_numpy(), test["source"].to_numpy()
-                    m: dict[str, float] = {"fit_seconds": fit_s, "n_train": int(mask.sum())}
-                    for s in ("dfdc", "k140"):
-                        m[f"auc_{s}"] = _auc(yt[src == s], st[src == s])
-                    m["auc_all"] = _auc(yt, st)
-                    if regime in ("dfdc→k140", "k140→dfdc"):
-                        other = "k140" if regime.startswith("dfdc") else "dfdc"
-                        Xo = tables["X_pool" + size].iloc[dev.index[dev["source"] == other]]
-                        m["auc_cross"] = _auc(
-                            dev.loc[dev["source"] == other, "label"].to_numpy(), _score(det, Xo)
-                        )
-                    if regime == "k140 reals out":
-                        ref = st[(src == "dfdc") & (yt == 0)]
-                        t = _threshold(ref)
-                        k140_reals = dev.index[(dev["source"] == "k140") & (dev["label"] == 0)]
-                        m["fpr_k140_reals"] = float(
-                            np.mean(_score(det, tables["X_pool" + size].iloc[k140_reals]) >= t)
-                        )
-                    else:
-                        ref = st[yt == 0]
-                        t = _threshold(ref)
-                    for n in unseen:
-                        key = f"X_{n}" + (size if f"X_{n}{size}" in tables else "")
-                        sc = _score(det, tables[key])
-                        m[("fpr_" if n == "exif" else "tpr_") + n] = float(np.mean(sc >= t))
-                    for alt in ("@256",):
-                        if size == "" and f"X_genphotos{alt}" in tables:
-                            for n in unseen:
-                                sc = _score(det, tables[f"X_{n}{alt}"])
-                                pre = "fpr_" if n == "exif" else "tpr_"
-                                m[f"{pre}{n}{alt}"] = float(np.mean(sc >= t))
-                    key = f"{regime} | {rname}{size}"
-                    results.setdefault(key, {}).setdefault("folds", []).append(m)
-                    logger.info("fold %d %s: %s", k, key, {a: round(b, 3) for a, b in m.items()})
+            Xp = _training_matrix(tables, recipe, seed=k)
+            for regime in regimes:
+                if regime == "reals only" and not recipe.get("pseudo"):
+                    continue
+                mask = _rows_for(regime, pool, train_groups, recipe)
+                t0 = time.perf_counter()
+                det = _fit(Xp[mask], pool["label"].to_numpy()[mask], pool["group"].to_numpy()[mask])
+                m = {"fit_seconds": time.perf_counter() - t0, "n_train": int(mask.sum())}
+                m.update(_fold_metrics(det, tables, recipe, regime, test, dev))
+                key = f"{regime} | {rname}"
+                results.setdefault(key, {}).setdefault("folds", []).append(m)
+                logger.info("fold %d %s: %s", k, key, {a: round(b, 3) for a, b in m.items()})
     return results
 
 
@@ -291,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--recipes", default=",".join(RECIPES))
+    p.add_argument("--extract-only", action="store_true")
     p.add_argument("--regimes", default=",".join(REGIMES))
     p.add_argument("--out", type=Path, default=None, help="write raw results JSON here")
     args = p.parse_args(argv)
@@ -299,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     sets = load_all(args.quick)
     tables = build_tables(sets, canonical_sizes=(None, 256))
     recipes = {r: RECIPES[r] for r in args.recipes.split(",")}
+    if args.extract_only:
+        return 0
     res = run_protocol(tables, args.folds, recipes, tuple(args.regimes.split(",")))
     summ = summarise(res)
     for key, vals in summ.items():

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ._base import ImageTransformer
+from ._local import LOCAL_FEATURE_NAMES
 from ._spectrum import (
     DCT_FEATURE_NAMES,
     Channels,
@@ -58,6 +59,12 @@ class FFTSpectrum(ImageTransformer):
     max_side : int or None, default=256
         Central crop size (see :func:`radial_spectrum`); 256 keeps the usual 224/256-px
         face crops whole and bounds the cost on photos.
+    local : bool, default=False
+        Append 14 local-consistency statistics (``fft_local_hf_diff`` …): per tile of a
+        4×4 grid, high/mid-band energy, noise, gradient and Lab colour, summarised as
+        centre minus surround and spread over tiles. They keep the contrast between a
+        pasted face and its surroundings that global pooling loses (face swaps,
+        self-blended pseudo-fakes); see ``docs/benchmarks_generalisation.md``.
     on_error : {"raise", "record"}, default="raise"
         ``"record"``: an unreadable input gives a NaN row and a row in ``failures_``.
 
@@ -106,6 +113,7 @@ class FFTSpectrum(ImageTransformer):
         residual: Residual | None = None,
         dct: bool = False,
         max_side: int | None = 256,
+        local: bool = False,
         on_error: str = "raise",
     ) -> None:
         self.n_bins = n_bins
@@ -114,6 +122,7 @@ class FFTSpectrum(ImageTransformer):
         self.residual = residual
         self.dct = dct
         self.max_side = max_side
+        self.local = local
         self.on_error = on_error
 
     def _validate_params(self) -> None:
@@ -121,6 +130,8 @@ class FFTSpectrum(ImageTransformer):
         _check_params(self.n_bins, self.mode, self.channels, self.residual, self.max_side)
         if not isinstance(self.dct, (bool, np.bool_)):
             raise ValueError(f"dct must be True or False, got {self.dct!r}")
+        if not isinstance(self.local, (bool, np.bool_)):
+            raise ValueError(f"local must be True or False, got {self.local!r}")
 
     def _feature_names(self) -> list[str]:
         self._validate_params()
@@ -138,6 +149,8 @@ class FFTSpectrum(ImageTransformer):
         ]
         if self.dct:
             names += [f"{self.prefix}_{name}" for name in DCT_FEATURE_NAMES]
+        if self.local:
+            names += [f"{self.prefix}_{name}" for name in LOCAL_FEATURE_NAMES]
         return names
 
     def kernel(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -151,6 +164,7 @@ class FFTSpectrum(ImageTransformer):
             residual=self.residual,
             dct=bool(self.dct),
             max_side=self.max_side,
+            local=bool(self.local),
         )
 
     def _transform_images(self, images: Sequence[np.ndarray]) -> np.ndarray:

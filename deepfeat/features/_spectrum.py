@@ -558,8 +558,9 @@ def spectrum_vector(
     residual: Residual | None = None,
     dct: bool = False,
     max_side: int | None = 256,
+    local: bool = False,
 ) -> np.ndarray:
-    """One image's row of :class:`~deepfeat.FFTSpectrum`: the spectrum, then the DCT stats.
+    """One image's row of :class:`~deepfeat.FFTSpectrum`: spectrum, DCT stats, local stats.
 
     Parameters
     ----------
@@ -569,6 +570,9 @@ def spectrum_vector(
         See :func:`radial_spectrum`.
     dct : bool, default=False
         Append the 130 :func:`block_dct_features`.
+    local : bool, default=False
+        Append the 14 centre-versus-surround statistics of
+        :func:`~deepfeat.features._local.local_contrast` (whole image, not cropped).
 
     Returns
     -------
@@ -587,4 +591,8 @@ def spectrum_vector(
     )
     if dct:
         spec = np.concatenate([spec, block_dct_features(image, max_side=max_side)])
+    if local:
+        from ._local import local_contrast
+
+        spec = np.concatenate([spec, local_contrast(image)])
     return spec.astype(np.float32, copy=False)

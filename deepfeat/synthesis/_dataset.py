@@ -47,7 +47,8 @@ __all__ = [
 #: Kinds of pseudo-fake: self-blended face swaps and generator up-sampling traces.
 PSEUDO_FAKE_KINDS = ("blend", "upsample")
 _ORIENTATION = 0x0112
-_FORMAT_VERSION = 1
+#: Bumped whenever a synthesis algorithm changes, so cached files are never reused stale.
+_FORMAT_VERSION = 2
 
 
 def _kinds(kinds: Any, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ def _zero_insert(small: np.ndarray, factor: int, rng: np.random.Generator) -> np
     # in factor² is non-zero, so a gain of factor² keeps the brightness.
     k = 2 * factor - 1 + 2 * int(rng.integers(0, 2))
     tri = 1.0 - np.abs(np.linspace(-1.0, 1.0, k + 2)[1:-1])
-    kernel = np.outer(tri, tri) * rng.uniform(0.7, 1.3, size=(k, k))
+    kernel = np.outer(tri, tri) * rng.uniform(0.9, 1.1, size=(k, k))
     kernel *= factor * factor / kernel.sum()
     return cv2.filter2D(up, -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT)
 
