@@ -221,6 +221,7 @@ def _make_extractor(args: argparse.Namespace, data: pd.DataFrame):
         n_jobs=args.jobs,
         batch_size=args.batch_size,
         crop_faces=bool(getattr(args, "crop_faces", False)),
+        canonical_size=getattr(args, "canonical_size", None),
     )
     y = data["label"].to_numpy() if "label" in data.columns else None
     return extractor.fit(data, y)
@@ -690,6 +691,15 @@ def _add_extract_options(p: argparse.ArgumentParser, cache_default: str) -> None
         "--crop-faces",
         action="store_true",
         help="crop the largest face before the pixel features (needs deepfeat[face])",
+    )
+    p.add_argument(
+        "--canonical-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="scale policy of the pixel features: shrink images whose shorter side exceeds "
+        "PX to PX (area interpolation; smaller ones stay native, nothing is enlarged). "
+        "Default: native resolution",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
