@@ -221,7 +221,7 @@ def _make_extractor(args: argparse.Namespace, data: pd.DataFrame):
         n_jobs=args.jobs,
         batch_size=args.batch_size,
         crop_faces=bool(getattr(args, "crop_faces", False)),
-        canonical_size=getattr(args, "canonical_size", None),
+        canonical_size=getattr(args, "canonical_size", 256) or None,
     )
     y = data["label"].to_numpy() if "label" in data.columns else None
     return extractor.fit(data, y)
@@ -695,11 +695,11 @@ def _add_extract_options(p: argparse.ArgumentParser, cache_default: str) -> None
     p.add_argument(
         "--canonical-size",
         type=int,
-        default=None,
+        default=256,
         metavar="PX",
         help="scale policy of the pixel features: shrink images whose shorter side exceeds "
-        "PX to PX (area interpolation; smaller ones stay native, nothing is enlarged). "
-        "Default: native resolution",
+        "PX to PX (area interpolation; smaller ones stay native, nothing is enlarged); "
+        "0 = native resolution (default 256, chosen by docs/benchmarks_generalisation.md)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 

@@ -1183,10 +1183,12 @@ def _extractor_from_json(data: dict[str, Any], path: Path) -> ImageFeatures:
         )
         if "state" in entry and hasattr(transformers[group], "state_from_json"):
             transformers[group].state_from_json(entry["state"])
+    params = dict(data.get("params") or {})
+    params.setdefault("canonical_size", None)  # cards from before the scale policy: native
     extractor = ImageFeatures(
         groups=tuple(data.get("groups") or transformers),
         **{g: transformers.get(g) for g in GROUPS},
-        **(data.get("params") or {}),
+        **params,
     )
     extractor.fit()
     cnn = extractor.transformers_.get("cnn")

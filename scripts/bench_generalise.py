@@ -164,6 +164,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "+local+blend": {"local": True, "pseudo": ("blend",)},
     "+local+pseudo": {"local": True, "pseudo": ("blend", "upsample")},
     "+local+pseudo+augment": {"local": True, "pseudo": ("blend", "upsample"), "augment": 0.5},
+    "+local+pseudo/4": {"local": True, "pseudo": ("blend", "upsample"), "fraction": 0.25},
+    "+local+augment": {"local": True, "augment": 0.5},
 }
 REGIMES = ("union", "dfdc→k140", "k140→dfdc", "k140 reals out", "reals only")
 
@@ -176,6 +178,10 @@ def _rows_for(regime: str, pool: pd.DataFrame, train_groups: set, recipe: dict) 
     y = pool["label"].to_numpy()
     kinds = recipe.get("pseudo", ())
     pseudo = np.isin(pool["origin"].to_numpy(), [f"pseudo_{k}" for k in kinds])
+    fraction = float(recipe.get("fraction", 1.0))
+    if fraction < 1.0:  # a fixed random share of the reals get their pseudo-fakes
+        u = np.random.default_rng(123).random(len(pool))
+        pseudo &= u < fraction
     if regime == "union":
         keep = original | pseudo
     elif regime == "dfdc→k140":
@@ -347,7 +353,8 @@ def markdown(summary: dict[str, Any], header: dict[str, Any]) -> str:
         "Recipes: `+upsample` / `+blend` / `+pseudo` add one pseudo-fake per kind and per "
         "training real; `+augment` replaces each training image (either class, pseudo-fakes "
         "included) by a degraded copy (blur σ 0.1–3, JPEG q30–100 or 0.5–0.9× down-scaling) "
-        "with probability 0.5; `+local` adds the 14 `fft_local_*` centre-vs-surround columns.",
+        "with probability 0.5; `+local` adds the 14 `fft_local_*` centre-vs-surround columns; "
+        "`/4`: pseudo-fakes of a random quarter of the training reals only.",
         "",
     ]
     regimes = []

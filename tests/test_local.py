@@ -73,8 +73,8 @@ def test_fft_spectrum_local_option_appends_named_columns():
 # ----------------------------------------------------------------------------- scale policy
 def test_canonical_size_shrinks_large_images_only():
     big, small = _noise(512), _noise(128, 1)
-    native = ImageFeatures(groups=("fft",)).fit()
-    canon = ImageFeatures(groups=("fft",), canonical_size=256).fit()
+    native = ImageFeatures(groups=("fft",), canonical_size=None).fit()
+    canon = ImageFeatures(groups=("fft",)).fit()  # the default policy: 256 px
     shrunk = cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA)
     np.testing.assert_allclose(canon.transform([big]), native.transform([shrunk]), rtol=1e-5)
     np.testing.assert_array_equal(canon.transform([small]), native.transform([small]))
@@ -83,9 +83,27 @@ def test_canonical_size_shrinks_large_images_only():
 def test_canonical_size_is_part_of_the_cache_key(tmp_path):
     from deepfeat.features._cache import settings_digest
 
-    a = settings_digest(ImageFeatures(groups=("fft",)).fit())
+    a = settings_digest(ImageFeatures(groups=("fft",), canonical_size=None).fit())
     b = settings_digest(ImageFeatures(groups=("fft",), canonical_size=256).fit())
-    assert a != b
+    c = settings_digest(ImageFeatures(groups=("fft",), canonical_size=128).fit())
+    assert len({a, b, c}) == 3
+
+
+def test_canonical_size_round_trips_through_a_model_card_and_old_cards_stay_native(tmp_path):
+    import json
+
+    from deepfeat import DeepfakeDetector, load_dataset, make_demo_dataset
+
+    df = load_dataset(make_demo_dataset(tmp_path / "d", n_images=30))
+    det = DeepfakeDetector(groups=("fft",), n_estimators=20, audit=False).fit(df)
+    assert det.features_.canonical_size == 256
+    det.save(tmp_path / "m")
+    assert DeepfakeDetector.load(tmp_path / "m").features_.canonical_size == 256
+    card_path = tmp_path / "m" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["extractor"]["params"].pop("canonical_size")  # a card written before the policy
+    card_path.write_text(json.dumps(card))
+    assert DeepfakeDetector.load(tmp_path / "m").features_.canonical_size is None
 
 
 @pytest.mark.parametrize("bad", [0, 8, 2.5, True, "256"])
