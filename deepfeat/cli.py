@@ -516,6 +516,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def report_training(det: Any, out: str) -> int:
     """Print validation metrics, group gain shares and leakage warnings; save the model."""
+    origin = det.training_summary_.get("origin")
+    if origin:
+        print("training set by origin: " + ", ".join(f"{k} {v}" for k, v in origin.items()))
     if det.validation_metrics_:
         _print_metrics(
             det.validation_metrics_,
