@@ -82,7 +82,7 @@ def test_extract_accounts_for_every_input(tmp_path, demo_dir, capsys):
     code = main(["extract", str(manifest), "--out", str(out), "--groups", "fft,meta", "-q"])
     assert code == 0
     feats = pd.read_parquet(out)
-    errors = pd.read_csv(tmp_path / "errors.csv")
+    errors = pd.read_csv(tmp_path / "feats.errors.csv")
     assert set(feats["path"]) | set(errors["path"]) == set(table["path"])
     assert not set(feats["path"]) & set(errors["path"])
     assert len(errors) == 3 and set(errors["stage"]) == {"load"}
@@ -90,6 +90,25 @@ def test_extract_accounts_for_every_input(tmp_path, demo_dir, capsys):
     assert any(c.startswith("meta_") for c in feats.columns)
     summary = capsys.readouterr().out
     assert "24 ok, 3 failed of 27" in summary and "img/s" in summary
+    assert "24 extracted, 0 reused from cache, 3 failed" in summary  # a failure is not extracted
+    # a second run: every row from the cache; the rate counts only computed inputs
+    assert main(["extract", str(manifest), "--out", str(out), "--groups", "fft,meta", "-q"]) == 0
+    summary = capsys.readouterr().out
+    assert "0 extracted, 24 reused from cache, 3 failed" in summary
+    assert "over the 0 inputs computed" in summary
+
+
+def test_errors_file_is_named_after_the_output(tmp_path, demo_dir, capsys):
+    """Two extracts into one folder keep their own error lists; none when nothing failed."""
+    import pandas as pd
+
+    manifest, _ = _bad_folder(tmp_path, demo_dir)
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    assert main(["extract", str(manifest), "--out", str(a), "--groups", "fft", "-q"]) == 0
+    assert main(["extract", str(demo_dir), "--out", str(b), "--groups", "fft", "-q"]) == 0
+    assert len(pd.read_csv(tmp_path / "a.errors.csv")) == 3
+    assert not (tmp_path / "b.errors.csv").exists() and not (tmp_path / "errors.csv").exists()
+    assert "no failures" in capsys.readouterr().out
 
 
 def test_extract_gathers_chunks_into_row_groups(tmp_path, demo_dir, monkeypatch):
@@ -113,7 +132,7 @@ def test_extract_gathers_chunks_into_row_groups(tmp_path, demo_dir, monkeypatch)
     whole = tmp_path / "whole.parquet"
     assert main([*args[:3], str(whole), *args[4:], "-q"]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(whole))
-    assert len(pd.read_csv(tmp_path / "errors.csv")) == 3
+    assert len(pd.read_csv(tmp_path / "whole.errors.csv")) == 3
 
 
 def test_extract_nothing_usable_exit_code(tmp_path):
