@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
-from ._calibration import CALIBRATIONS
+from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 from .evaluation import grouped_splits, leakage_report, metrics_from_scores
 from .features._cache import model_sha256
 from .features._combined import GROUPS, ImageFeatures, feature_group
@@ -290,9 +290,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     both classes weigh the same in the loss (XGBoost's recommended ``sum(negative) /
     sum(positive)``). That maximises ranking quality (AUC) and balanced accuracy on skewed
     data like DFDC (83 % fake), but it shifts the raw probabilities away from the training
-    prevalence, as XGBoost's documentation warns. Use ``calibration="isotonic"`` or
-    ``"sigmoid"`` (fitted on a held-out grouped fold) when you need probabilities that mean
-    what they say, or ``scale_pos_weight=1.0`` to switch the reweighting off.
+    prevalence, as XGBoost's documentation warns; the default ``calibration="sigmoid"``
+    (fitted on a held-out grouped fold) maps them back to probabilities that mean what
+    they say (``calibration=None`` keeps the raw ones).
 
     Training holds out one grouped, stratified fold (``validation_fraction``) for early
     stopping and calibration (no group is on both sides), then (``refit=True``) retrains on
@@ -332,7 +332,16 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     early_stopping_rounds : int or None, default=40
     validation_fraction : float, default=0.2
         Share of groups held out for early stopping and calibration.
-    calibration : {None, "isotonic", "sigmoid"}, default=None
+    calibration : {"sigmoid", "isotonic", "smooth"} or None, default="sigmoid"
+        Map from raw score to probability, fitted on the held-out grouped fold (see
+        ``docs/calibration.md``): ``"sigmoid"`` (Platt scaling, keeps the ranking and every
+        distinct score), ``"isotonic"`` (a step function: few distinct probabilities, ties
+        that cost ranking quality), ``"smooth"`` (isotonic with its steps joined by straight
+        lines), ``None`` (raw XGBoost probabilities, shifted by ``scale_pos_weight``). The
+        default was chosen by out-of-sample Brier score on DFDC and k140 (grouped 5-fold
+        CV): sigmoid 0.180 / 0.099, isotonic 0.182 / 0.103, smooth 0.180 / 0.100, none
+        0.194 / 0.097. ``validation_metrics_`` reports calibration quality only
+        out-of-sample (cross-fitted within the validation fold).
     linear_probe : bool, default=True
         Stack a linear probe: a standardised logistic regression (``C=probe_C``, balanced
         class weights) on the ``cnn_*`` block, whose grouped out-of-fold score becomes one
@@ -387,6 +396,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     validation_metrics_ : dict
         Metrics of the early-stopped model on the held-out grouped fold (empty without a
         hold-out). That fold also chose the number of trees, so they are slightly optimistic.
+        With a calibration, the probabilities behind ``brier`` and ``ece`` are cross-fitted
+        within the fold (never scored by the map fitted on them), or left out when the fold
+        is too small; ``calibration_evaluation`` says which.
     training_summary_ : dict
 
     Examples
@@ -418,7 +430,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         scale_pos_weight: Any = "auto",
         early_stopping_rounds: int | None = 40,
         validation_fraction: float = 0.2,
-        calibration: str | None = None,
+        calibration: str | None = DEFAULT_CALIBRATION,
         linear_probe: bool = True,
         probe_C: float = 0.02,
         probe_keep_columns: bool = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -279,3 +280,189 @@ def test_parsing_does_not_import_scikit_learn():
         "build_parser().parse_args(['extract', 'x', '--out', 'y.parquet', '--groups', 'fft'])"
     )
     assert "sklearn" not in heavy_modules_after(code)
+
+
+# ------------------------------------------------------------------ issue 18: surfaces
+
+
+def _options(parser):
+    """(command, option strings, help) of every argument of every subcommand."""
+    import argparse
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            yield name, p, action
+
+
+def test_every_option_has_help_text():
+    """`deepfeat COMMAND --help` has a described line for every option and argument."""
+    from deepfeat.cli import build_parser
+
+    missing, absent = [], []
+    for name, p, action in _options(build_parser()):
+        label = "/".join(action.option_strings) or action.dest
+        if not (action.help or "").strip():
+            missing.append(f"{name} {label}")
+        text = p.format_help()
+        shown = action.option_strings or [action.metavar or action.dest]
+        if not all(opt in text for opt in shown):
+            absent.append(f"{name} {label}")
+    assert not missing, f"options without help text: {missing}"
+    assert not absent, f"options missing from --help: {absent}"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A demo set, its fft+meta features parquet and a model trained on it."""
+    from deepfeat import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("trained")
+    demo = make_demo_dataset(root / "demo", n_images=120, random_state=2)
+    feats = root / "feats.parquet"
+    assert main(["extract", str(demo), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
+    model = root / "model"
+    assert main(["train", str(feats), "--out", str(model), "-q"]) == 0
+    return demo, feats, model
+
+
+def test_train_prints_one_line_per_stage(tmp_path, trained, capsys):
+    demo, feats, _ = trained
+    capsys.readouterr()
+    assert main(["train", str(feats), "--out", str(tmp_path / "m"), "--groups", "meta", "-q"]) == 0
+    out = capsys.readouterr().out
+    for start in ("features: ", "early stopping: ", "calibration: ", "refit: ", "leakage audit: "):
+        assert any(line.startswith(start) for line in out.splitlines()), (start, out)
+    assert "brier/ece: " in out and "cross-fitted" in out  # never the calibrator's own fold
+
+
+def test_leakage_audit_says_nothing_flagged(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 200
+    y = (rng.random(n) < 0.5).astype(int)
+    table = pd.DataFrame({"fft_000": y + rng.normal(0, 1.5, n), "meta_x": rng.normal(size=n)})
+    table["label"], table["group"] = y, np.arange(n) // 2
+    feats = tmp_path / "t.parquet"
+    table.to_parquet(feats)
+    assert main(["train", str(feats), "--out", str(tmp_path / "m"), "-q"]) == 0
+    assert "leakage audit: nothing flagged" in capsys.readouterr().out.splitlines()
+
+
+def test_predict_failed_rows_have_no_scores_or_contributions(tmp_path, trained, capsys):
+    import pandas as pd
+
+    demo, _, model = trained
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    good = sorted((demo / "real").iterdir())[0]
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(good), str(bad), "--out", str(out), "-q"]) == 0
+    table = pd.read_csv(out).set_index("path")
+    contrib = [c for c in table.columns if c.startswith("contrib_")]
+    assert contrib and table.loc[str(bad), contrib].isna().all()
+    assert pd.isna(table.loc[str(bad), "probability_fake"]) and table.loc[str(bad), "error"]
+    assert table.loc[str(good), contrib].notna().all()
+    capsys.readouterr()
+    assert main(["predict", str(model), str(bad)]) == 3
+    row = json.loads(capsys.readouterr().out)  # valid JSON: no NaN
+    assert row["probability_fake"] is None and row["error"]
+    assert all(row[c] is None for c in row if c.startswith("contrib_"))
+
+
+def test_predict_keeps_paths_as_given_and_reports_duplicates(
+    tmp_path, trained, monkeypatch, capsys
+):
+    import pandas as pd
+
+    demo, _, model = trained
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    target = sorted((demo / "fake").iterdir())[0]
+    (photos / "x.png").symlink_to(target)
+    (photos / "copy.png").symlink_to(target)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), "photos/x.png", "photos", "--out", str(out), "-q"]) == 0
+    paths = pd.read_csv(out)["path"].tolist()
+    assert paths == ["photos/x.png", "photos/copy.png", "photos/x.png"]
+    err = capsys.readouterr().err
+    assert "2 input(s) are the same file as another input" in err
+
+
+def test_predict_threshold_and_fpr(tmp_path, trained, capsys):
+    import pandas as pd
+
+    demo, _, model = trained
+    out = tmp_path / "p.csv"
+    assert (
+        main(["predict", str(model), str(demo), "--out", str(out), "--threshold", "0", "-q"]) == 0
+    )
+    assert (pd.read_csv(out)["label"] == "fake").all()
+    args = ["predict", str(model), str(demo), "--out", str(out), "-q"]
+    assert main([*args, "--fpr", "0", "--reference", str(demo)]) == 0
+    table = pd.read_csv(out)
+    real = table["path"].str.contains("/real/")
+    assert (table.loc[real, "label"] == "real").all()
+    assert "of the" in capsys.readouterr().err
+    assert main([*args, "--fpr", "0.05"]) == 1  # needs --reference
+
+
+def test_report_reads_the_parquet_and_takes_unlabelled_input(tmp_path, trained, monkeypatch):
+    import deepfeat.features._combined as combined
+
+    demo, feats, model = trained
+
+    def no_extraction(*a, **k):
+        raise AssertionError("report re-extracted features it was given")
+
+    monkeypatch.setattr(combined.ImageFeatures, "transform", no_extraction)
+    out = tmp_path / "r"
+    assert main(["report", str(feats), "--model", str(model), "--out", str(out), "-q"]) == 0
+    assert (out / "samples.png").is_file() and (out / "metrics.json").is_file()
+    monkeypatch.undo()
+    plain = tmp_path / "r2"
+    args = ["report", str(demo / "fake"), "--model", str(model), "--out", str(plain), "-q"]
+    assert main([*args, "--training-data", "no"]) == 0
+    html = (plain / "report.html").read_text()
+    assert "needs labels" in html and not (plain / "roc.png").exists()
+    assert (plain / "samples.png").is_file() and (plain / "shap_summary.png").is_file()
+
+
+def test_report_training_hint_names_a_real_option():
+    from deepfeat.cli import build_parser
+    from deepfeat.report import _TRAINING_NOTES
+
+    helps = {
+        opt
+        for name, _, a in _options(build_parser())
+        if name == "report"
+        for opt in a.option_strings
+    }
+    assert "--training-data" in _TRAINING_NOTES["maybe"] and "--training-data" in helps
+
+
+def test_progress_on_a_terminal_only_and_quiet(monkeypatch, trained, tmp_path, capsys):
+    """tqdm bars go to stderr on a terminal; --quiet or a pipe silences them."""
+    import deepfeat.cli as cli
+
+    demo, feats, model = trained
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    commands = {
+        "train": ["train", str(feats), "--out", str(tmp_path / "m"), "--groups", "fft"],
+        "ablation": ["ablation", str(feats), "--cv", "2", "--groups", "fft"],
+        "predict": ["predict", str(model), str(demo / "real"), "--out", str(tmp_path / "p.csv")],
+        "evaluate": ["evaluate", str(model), str(demo)],
+        "report": ["report", str(feats), "--out", str(tmp_path / "r")],
+    }
+    for name, args in commands.items():
+        capsys.readouterr()
+        assert cli.main(args) == 0, name
+        err = capsys.readouterr().err
+        assert "it/s" in err or "/s]" in err or "fig" in err, (name, err[-300:])
+        assert cli.main([*args, "-q"]) == 0
+        assert "/s]" not in capsys.readouterr().err, name

@@ -6,6 +6,7 @@ import json
 import pickle
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -105,7 +106,7 @@ def test_predict_shapes_threshold_and_decision(demo_features):
     assert (det.predict(X)[df.label.to_numpy() == 0] == 0).all()
 
 
-@pytest.mark.parametrize("kind", ["isotonic", "sigmoid"])
+@pytest.mark.parametrize("kind", ["isotonic", "sigmoid", "smooth"])
 def test_calibration(kind):
     X, y, g = _table(600)
     det = _fast(calibration=kind).fit(X, y, groups=g)
@@ -115,6 +116,63 @@ def test_calibration(kind):
     margin = det.decision_function(X)
     order = np.argsort(margin)
     assert np.all(np.diff(p[order]) >= -1e-9)  # calibration is monotone
+
+
+@pytest.mark.parametrize("kind", ["isotonic", "sigmoid", "smooth"])
+def test_validation_calibration_quality_is_out_of_sample(kind):
+    """The fold a calibration map is fitted on never scores it (isotonic gave ECE 0 there)."""
+    from deepfeat.detector import _Calibrator
+
+    X, y, g = _table(600)
+    det = _fast(calibration=kind).fit(X, y, groups=g)
+    m = det.validation_metrics_
+    assert "cross-fitted" in m["calibration_evaluation"]
+    assert m["ece"] > 0.01  # the in-sample isotonic ECE of the same fold is exactly 0
+    train, val = det._holdout(y, np.asarray(g).astype(str))
+    early = det._xgb(det.n_estimators, det.early_stopping_rounds).fit(
+        X.to_numpy(np.float32)[train],
+        y[train],
+        eval_set=[(X.to_numpy(np.float32)[val], y[val])],
+        verbose=False,
+    )
+    raw = early.predict_proba(X.to_numpy(np.float32)[val])[:, 1]
+    own = _Calibrator.fit(kind, raw, y[val])(raw)
+    assert m["ece"] != pytest.approx(metrics_from_scores(y[val], own)["ece"])
+
+
+def test_tiny_validation_fold_reports_no_calibration_quality():
+    """Too few samples to cross-fit the map: Brier and ECE are left out, and it says so."""
+    rng = np.random.default_rng(0)
+    raw, y = rng.random(30), np.r_[0, np.ones(29, int)]  # one real: no two parts with both
+    det = _fast(calibration="isotonic")
+    m = det._validation_metrics(raw, y, np.arange(30).astype(str))
+    assert "ece" not in m and "brier" not in m and "roc_auc" in m
+    assert m["calibration_evaluation"].startswith("not reported")
+    m = _fast(calibration=None)._validation_metrics(raw, y, np.arange(30).astype(str))
+    assert "ece" in m and m["calibration_evaluation"].startswith("uncalibrated")
+
+
+def test_smooth_calibration_keeps_distinct_probabilities(tmp_path):
+    from deepfeat.detector import _Calibrator
+
+    rng = np.random.default_rng(0)
+    raw = rng.random(2000)
+    y = (rng.random(2000) < raw).astype(int)
+    iso = _Calibrator.fit("isotonic", raw, y)(raw)
+    smooth_map = _Calibrator.fit("smooth", raw, y)
+    smooth = smooth_map(raw)
+    assert len(np.unique(smooth)) > 10 * len(np.unique(iso))
+    assert np.all(np.diff(smooth[np.argsort(raw)]) >= -1e-12)  # monotone
+    again = _Calibrator.from_json(json.loads(json.dumps(smooth_map.to_json())))
+    np.testing.assert_array_equal(again(raw), smooth)
+
+
+def test_default_calibration_is_the_measured_choice():
+    from deepfeat._calibration import DEFAULT_CALIBRATION
+
+    assert DeepfakeDetector().calibration == DEFAULT_CALIBRATION == "sigmoid"
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "calibration.md").read_text()
+    assert "`sigmoid`" in doc and "bench_calibration.py" in doc
 
 
 def test_importances_and_explanations():
