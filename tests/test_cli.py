@@ -329,7 +329,7 @@ def trained(tmp_path_factory):
 
 
 def test_train_prints_one_line_per_stage(tmp_path, trained, capsys):
-    demo, feats, _ = trained
+    _, feats, _ = trained
     capsys.readouterr()
     assert main(["train", str(feats), "--out", str(tmp_path / "m"), "--groups", "meta", "-q"]) == 0
     out = capsys.readouterr().out
@@ -466,3 +466,35 @@ def test_progress_on_a_terminal_only_and_quiet(monkeypatch, trained, tmp_path, c
         assert "it/s" in err or "/s]" in err or "fig" in err, (name, err[-300:])
         assert cli.main([*args, "-q"]) == 0
         assert "/s]" not in capsys.readouterr().err, name
+
+
+def test_sidecar_is_opt_in_on_the_command_line(tmp_path, demo_dir, capsys):
+    """--sidecar COL at extract/train; predicting without COL is an error unless allowed."""
+    import numpy as np
+    import pandas as pd
+
+    from deepfeat import load_dataset
+
+    df = load_dataset(demo_dir)
+    df["width_px"] = np.random.default_rng(0).integers(100, 2000, len(df)).astype(float)
+    manifest = tmp_path / "m.csv"
+    df.to_csv(manifest, index=False)
+    plain, side = tmp_path / "plain.parquet", tmp_path / "side.parquet"
+    args = ["extract", str(manifest), "--groups", "fft,meta", "-q", "--out"]
+    assert main([*args, str(plain)]) == 0
+    assert not [c for c in pd.read_parquet(plain).columns if c.startswith("meta_sidecar_")]
+    assert main([*args, str(side), "--sidecar", "width_px"]) == 0
+    assert "meta_sidecar_width_px" in pd.read_parquet(side).columns
+    model = tmp_path / "model"
+    assert main(["train", str(manifest), "--out", str(model), "--groups", "fft,meta"]) == 0
+    card = json.loads((model / "card.json").read_text())
+    assert card["sidecar_columns"] == []
+    train = ["train", str(side), "--out", str(model), "--sidecar", "width_px", "-q"]
+    assert main(train) == 0
+    assert json.loads((model / "card.json").read_text())["sidecar_columns"] == ["width_px"]
+    capsys.readouterr()
+    one = df["path"].iloc[0]
+    assert main(["predict", str(model), one]) == 1
+    assert "width_px" in capsys.readouterr().err
+    assert main(["predict", str(model), one, "--allow-missing-sidecar"]) == 0
+    assert main(["predict", str(model), str(manifest), "--out", str(tmp_path / "p.csv")]) == 0

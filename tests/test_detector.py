@@ -485,3 +485,16 @@ def test_real_dfdc_sidecar_opt_in(tmp_path, dfdc_dir):
     out = tmp_path / "m2"
     assert main(["train", str(feats), "--out", str(out), "--sidecar", "original_width", "-q"]) == 0
     assert json.loads((out / "card.json").read_text())["sidecar_columns"] == ["original_width"]
+
+
+def test_fit_logs_every_stage_and_shows_progress_only_when_asked(caplog, capsys):
+    X, y, g = _table(600)
+    with caplog.at_level("INFO", logger="deepfeat.detector"):
+        det = _fast(audit=True).fit(X, y, groups=g)
+    text = caplog.text
+    for stage in ("features: ", "early stopping: ", "calibration: sigmoid", "refit: "):
+        assert stage in text, stage
+    assert det.training_summary_["stages"][-1].startswith("leakage audit: ")
+    assert "train" not in capsys.readouterr().err  # progress=False: silent
+    _fast(progress=True).fit(X, y, groups=g)
+    assert "stage" in capsys.readouterr().err
