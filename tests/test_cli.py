@@ -361,7 +361,7 @@ def test_predict_failed_rows_have_no_scores_or_contributions(tmp_path, trained, 
     bad.write_bytes(b"not an image")
     good = sorted((demo / "real").iterdir())[0]
     out = tmp_path / "p.csv"
-    assert main(["predict", str(model), str(good), str(bad), "--out", str(out), "-q"]) == 0
+    assert main(["predict", str(model), str(good), str(bad), "--out", str(out)]) == 0
     table = pd.read_csv(out).set_index("path")
     contrib = [c for c in table.columns if c.startswith("contrib_")]
     assert contrib and table.loc[str(bad), contrib].isna().all()
@@ -387,7 +387,7 @@ def test_predict_keeps_paths_as_given_and_reports_duplicates(
     (photos / "copy.png").symlink_to(target)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "p.csv"
-    assert main(["predict", str(model), "photos/x.png", "photos", "--out", str(out), "-q"]) == 0
+    assert main(["predict", str(model), "photos/x.png", "photos", "--out", str(out)]) == 0
     paths = pd.read_csv(out)["path"].tolist()
     assert paths == ["photos/x.png", "photos/copy.png", "photos/x.png"]
     err = capsys.readouterr().err
