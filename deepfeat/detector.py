@@ -365,7 +365,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         all cores above.
     random_state : int or None, default=0
     progress : bool, default=False
-        Progress bar during feature extraction.
+        tqdm progress bars: feature extraction (in ``fit`` and the predict methods) and the
+        training stages. Every stage is logged at INFO level either way (and kept in
+        ``training_summary_["stages"]``).
 
     Attributes
     ----------
