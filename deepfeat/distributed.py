@@ -222,8 +222,16 @@ def _warm_worker(extractor: Any, key: str) -> float:
     t0 = time.perf_counter()
     entry = _worker_extractor(key, extractor)
     image = np.random.default_rng(0).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    meta = entry.extractor.transformers_.get("meta")
+    allow = getattr(meta, "allow_missing_sidecar", None)
     with entry.lock:
-        entry.extractor.transform([image])
+        if allow is not None:  # a synthetic image has no sidecar values: NaN is fine here
+            meta.set_params(allow_missing_sidecar=True)
+        try:
+            entry.extractor.transform([image])
+        finally:
+            if allow is not None:
+                meta.set_params(allow_missing_sidecar=allow)
     return time.perf_counter() - t0
 
 

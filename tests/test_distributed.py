@@ -65,8 +65,7 @@ def data(tmp_path_factory) -> pd.DataFrame:
         ]
     )
     manifest = pd.concat([manifest, extra], ignore_index=True)
-    # without the sidecar for the CLI test: a model card does not keep the sidecar columns
-    # MetadataFeatures chose, so `deepfeat train features.parquet` fails locally with them
+    # without the sidecar for the CLI test (sidecar columns are opt-in: --sidecar COL)
     manifest.to_csv(root / "plain.csv", index=False)
     manifest["width_px"] = np.arange(len(manifest), dtype=float) % 7 + 120.0
     manifest.to_csv(root / "all.csv", index=False)
