@@ -689,35 +689,31 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import plots
-    from .features._combined import GROUPS, feature_group
 
     spec = Path(args.input)
-    features = None
     if spec.suffix == ".parquet" and spec.is_file():
-        table, _ = _read_features(spec)  # the table 'extract' wrote: nothing is re-extracted
-        feature_cols = [c for c in table.columns if feature_group(str(c)) in GROUPS]
-        data = table[[c for c in table.columns if c not in set(feature_cols)]]
-        data.attrs["source"] = str(spec)
-        data.attrs["layout"] = "features parquet"
-        features = table[feature_cols]
-        _stage(f"features: {len(table)} rows × {len(feature_cols)} columns read from {spec}")
+        data = str(spec)  # the table 'extract' wrote: read, nothing is re-extracted
+        _stage(f"features: read from {spec} (not re-extracted)")
+        labelled = "label" in _parquet_columns(spec)
     else:
         data = resolve_input(args.input)
         _note_duplicates(data)
-    if "label" not in data.columns:
+        labelled = "label" in data.columns
+    if not labelled:
         _stage("no labels: the figures that need them (classes, metrics, curves) are left out")
     det = _configure_model(_load_model(args.model), args) if args.model else None
     training = {"yes": True, "no": False, None: None}[args.training_data]
     page = plots.write_report(
-        data,
-        args.out,
-        detector=det,
-        features=features,
-        training_data=training,
-        progress=_progress(args),
+        data, args.out, detector=det, training_data=training, progress=_progress(args)
     )
     _stage(f"wrote {page}")
     return EXIT_OK
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
 
 
 # ----------------------------------------------------------------------------- parser

@@ -23,7 +23,7 @@ from . import __version__, plots
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REPORT_NAME", "write_report"]
+__all__ = ["REPORT_NAME", "split_feature_table", "write_report"]
 
 #: File name of the HTML page inside ``out_dir``.
 REPORT_NAME = "report.html"
@@ -85,6 +85,23 @@ class _Report:
         fig.savefig(self.out_dir / file, dpi=self.dpi, facecolor="white")
         fig.clear()  # drop the artists now; the figure is not registered anywhere
         self.entries.append(_Entry(section, file, title, caption))
+
+
+def split_feature_table(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(dataset, features)`` of a parquet file written by ``deepfeat extract``.
+
+    The dataset part holds the input columns (``path``, and ``label``, ``group`` … when the
+    input had them), the features part the ``cnn_*``/``fft_*``/``meta_*`` columns, in the
+    same row order. Nothing is extracted.
+    """
+    from .features._combined import GROUPS, feature_group
+
+    table = pd.read_parquet(path)
+    feature_cols = [c for c in table.columns if feature_group(str(c)) in GROUPS]
+    data = table[[c for c in table.columns if c not in set(feature_cols)]]
+    data.attrs["source"] = str(path)
+    data.attrs["layout"] = "features parquet"
+    return data, table[feature_cols]
 
 
 def _load_detector(detector: Any):
@@ -222,9 +239,10 @@ def write_report(
     Parameters
     ----------
     dataset : str, path-like or DataFrame
-        A dataset folder or manifest CSV (read with :func:`deepfeat.load_dataset`), or a
-        DataFrame with a ``path`` column (e.g. the non-feature columns of the parquet file
-        ``deepfeat extract`` wrote, its feature columns then passed as ``features``).
+        A dataset folder or manifest CSV (read with :func:`deepfeat.load_dataset`), a
+        ``.parquet`` file written by ``deepfeat extract`` (its features are used as they
+        are, never re-extracted; its paths feed the picture grids; see
+        :func:`split_feature_table`), or a DataFrame with a ``path`` column.
         Without a ``label`` column the figures and metrics that need labels are left out,
         each with a note on the page.
     out_dir : str or path-like
@@ -270,6 +288,10 @@ def write_report(
     >>> page.name  # doctest: +SKIP
     'report.html'
     """
+    if isinstance(dataset, (str, os.PathLike)) and str(dataset).endswith(".parquet"):
+        if features is not None:
+            raise ValueError("a features parquet already holds the features: drop features=")
+        dataset, features = split_feature_table(dataset)
     df = plots._as_dataset(dataset).reset_index(drop=True)
     if len(df) == 0:
         raise ValueError("the dataset is empty")

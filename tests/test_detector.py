@@ -498,3 +498,16 @@ def test_fit_logs_every_stage_and_shows_progress_only_when_asked(caplog, capsys)
     assert "train" not in capsys.readouterr().err  # progress=False: silent
     _fast(progress=True).fit(X, y, groups=g)
     assert "stage" in capsys.readouterr().err
+
+
+def test_explain_gives_a_failed_input_no_contributions(demo_dir, tmp_path):
+    df = load_dataset(demo_dir)
+    det = _fast(groups=("fft", "meta"), n_estimators=10).fit(df)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    ex = det.explain([str(bad), df["path"].iloc[0]])
+    contrib = [c for c in ex.columns if c.startswith("contrib_")]
+    assert ex.loc[0, ["proba", "margin", *contrib]].isna().all()
+    assert ex.loc[0, "top_features"] == []
+    assert ex.loc[1, ["proba", *contrib]].notna().all() and ex.loc[1, "top_features"]
+    assert det.extraction_failures_["path"].tolist() == [str(bad)]
