@@ -1103,7 +1103,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         groups = [feature_group(n) if feature_group(n) in GROUPS else "other" for n in names]
         for group in dict.fromkeys(groups):
             cols = [n for n, g in zip(names, groups) if g == group]
-            out[f"contrib_{group}"] = full[cols].sum(axis=1)
+            out[f"contrib_{group}"] = full[cols].sum(axis=1, skipna=False)
         out["contrib_bias"] = contrib[:, -1]
         order = np.argsort(-np.abs(contrib[:, :-1]), axis=1)[:, :top]
         out["top_features"] = [
