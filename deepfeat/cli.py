@@ -435,7 +435,8 @@ def _training_table(args: argparse.Namespace):
     cache = Path(args.cache) if getattr(args, "cache", None) else None
     extractor, feats, fails, seconds = _extract(args, data, cache)
     failed = _failed_rows(feats)
-    _stage("extract: " + _summary_line(len(data), fails, int(failed.sum()), seconds))
+    computed = feats.attrs.get("n_extracted")
+    _stage("extract: " + _summary_line(len(data), fails, int(failed.sum()), seconds, computed))
     table = pd_concat(data.reset_index(drop=True), feats).loc[~failed].reset_index(drop=True)
     return table, extractor
 
@@ -542,13 +543,10 @@ def _prediction_input(det, spec_list: Sequence[str]):
 
 def _configure_model(det: Any, args: argparse.Namespace) -> Any:
     """Prediction options shared by predict, evaluate and report."""
-    det.set_params(
+    return det.set_params(
         allow_missing_sidecar=bool(getattr(args, "allow_missing_sidecar", False)),
         progress=_progress(args),
     )
-    if det.sidecar_columns_ and not det.allow_missing_sidecar:
-        logger.info("the model uses sidecar columns %s", det.sidecar_columns_)
-    return det
 
 
 def _reasons(row: Any) -> str:
@@ -557,6 +555,8 @@ def _reasons(row: Any) -> str:
 
 def _set_threshold(det: Any, args: argparse.Namespace) -> None:
     """``--threshold T`` or ``--fpr F --reference INPUT`` (reals of INPUT)."""
+    import numpy as np
+
     if args.threshold is not None:
         if not 0.0 <= args.threshold <= 1.0:
             raise UserError("--threshold must be in [0, 1]")
@@ -575,8 +575,6 @@ def _set_threshold(det: Any, args: argparse.Namespace) -> None:
     ref = resolve_input(args.reference)
     labels = ref["label"].to_numpy() if "label" in ref.columns else [0] * len(ref)
     det.set_threshold_for_fpr(ref, labels, fpr=args.fpr)
-    import numpy as np
-
     n_real = int((np.asarray(labels) == 0).sum())
     _stage(
         f"threshold {det.threshold:.4f}: at most {args.fpr:.1%} of the {n_real} real images "
