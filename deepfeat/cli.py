@@ -2,7 +2,7 @@
 
 Exit codes
 ----------
-0  success (also when some files failed: they are listed in errors.csv / on stderr)
+0  success (also when some files failed: they are listed in OUT.errors.csv / on stderr)
 1  user error (missing input, bad model folder, unknown option value), one line on stderr
 2  usage error (argparse)
 3  nothing usable: every input failed
@@ -38,6 +38,16 @@ ROW_GROUP_ROWS = 4096
 
 class UserError(Exception):
     """An error caused by the user's input; printed as one line, exit code 1."""
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars: on a terminal, unless ``--quiet``."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def _stage(text: str, stream: Any = None) -> None:
+    """One summary line per stage of a command (stdout unless ``stream``)."""
+    print(text, file=stream or sys.stdout, flush=True)
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -142,16 +152,24 @@ def resolve_input(spec: str) -> pd.DataFrame:
 
     A dataset folder or manifest CSV (anything :func:`deepfeat.load_dataset` understands)
     gives ``path, label, group`` and sidecar columns; a plain folder, a glob pattern, a
-    ``.txt`` list of paths or a single image gives unlabelled ``path`` rows.
+    ``.txt`` list of paths or a single image gives unlabelled ``path`` rows. Paths keep the
+    form the user gave (relative stays relative, symbolic links are not resolved);
+    ``df.attrs["duplicates"]`` maps inputs that are the same file as an earlier one.
     """
+    from .datasets import duplicate_paths
+
+    data = _resolve_input(spec)
+    data.attrs["duplicates"] = duplicate_paths(data["path"])
+    return data
+
+
+def _resolve_input(spec: str) -> pd.DataFrame:
     import pandas as pd
 
     from .datasets import IMAGE_EXTENSIONS, list_images, load_dataset
 
     if _is_glob(spec):
-        paths = sorted(
-            str(Path(p).resolve()) for p in glob.glob(spec, recursive=True) if Path(p).is_file()
-        )
+        paths = sorted(p for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         if not paths:
             raise UserError(f"no files match {spec!r}")
         return pd.DataFrame({"path": paths})
@@ -161,13 +179,13 @@ def resolve_input(spec: str) -> pd.DataFrame:
     if path.is_file() and path.suffix.lower() == ".txt":
         lines = [ln.strip() for ln in path.read_text().splitlines()]
         paths = [
-            str((path.parent / ln).resolve()) if not Path(ln).is_absolute() else ln
+            str(path.parent / ln) if not Path(ln).is_absolute() else ln
             for ln in lines
             if ln and not ln.startswith("#")
         ]
         return pd.DataFrame({"path": paths})
     if path.is_file() and path.suffix.lower() != ".csv":
-        return pd.DataFrame({"path": [str(path.resolve())]})
+        return pd.DataFrame({"path": [str(path)]})
     try:
         return load_dataset(path)
     except ValueError as exc:
@@ -177,6 +195,17 @@ def resolve_input(spec: str) -> pd.DataFrame:
                 raise UserError(f"{spec}: no images ({', '.join(IMAGE_EXTENSIONS[:4])} …)") from exc
             return pd.DataFrame({"path": paths})
         raise
+
+
+def _note_duplicates(data: pd.DataFrame) -> None:
+    dups = data.attrs.get("duplicates") or {}
+    if dups:
+        a, b = next(iter(dups.items()))
+        print(
+            f"note: {len(dups)} input(s) are the same file as another input (a symlink or a "
+            f"repeat), e.g. {a} = {b}; each is scored as given",
+            file=sys.stderr,
+        )
 
 
 def _read_features(path: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
@@ -215,13 +244,18 @@ def _groups_arg(text: str) -> tuple[str, ...]:
 
 def _make_extractor(args: argparse.Namespace, data: pd.DataFrame):
     from .features._combined import ImageFeatures
+    from .features._meta import MetadataFeatures
 
+    sidecar = getattr(args, "sidecar", None)
+    if sidecar and "meta" not in args.groups:
+        raise UserError("--sidecar columns are meta features: add meta to --groups")
     extractor = ImageFeatures(
         groups=args.groups,
         n_jobs=args.jobs,
         batch_size=args.batch_size,
         crop_faces=bool(getattr(args, "crop_faces", False)),
         canonical_size=getattr(args, "canonical_size", 256) or None,
+        meta=MetadataFeatures(sidecar=list(sidecar)) if sidecar else None,
     )
     y = data["label"].to_numpy() if "label" in data.columns else None
     return extractor.fit(data, y)
@@ -234,17 +268,29 @@ def _extract(args: argparse.Namespace, data: pd.DataFrame, cache: Path | None):
     extractor = _make_extractor(args, data)
     t0 = time.perf_counter()
     feats, fails = extract_table(
-        data, extractor, cache_dir=cache, progress=not args.quiet, chunk_size=args.chunk_size
+        data, extractor, cache_dir=cache, progress=_progress(args), chunk_size=args.chunk_size
     )
     return extractor, feats, fails, time.perf_counter() - t0
 
 
-def _summary_line(n: int, fails: pd.DataFrame, failed_rows: int, seconds: float) -> str:
-    rate = n / seconds if seconds > 0 else float("nan")
+def _summary_line(
+    n: int, fails: pd.DataFrame, failed_rows: int, seconds: float, n_computed: int | None = None
+) -> str:
+    """``ok, failed of n in s (rate)``; the rate counts only the inputs computed in this
+    run (``n_computed``; rows reused from a cache cost nothing)."""
+    n_computed = n if n_computed is None else n_computed
+    rate = n_computed / seconds if seconds > 0 and n_computed else float("nan")
     return (
         f"{n - failed_rows} ok, {failed_rows} failed of {n} inputs in {seconds:.1f} s "
-        f"({rate:.1f} img/s); {len(fails)} failure records"
+        f"({rate:.1f} img/s over the {n_computed} inputs computed); "
+        f"{len(fails)} failure records"
     )
+
+
+def errors_path(out: Path) -> Path:
+    """Where ``deepfeat extract --out OUT`` lists its failures: ``OUT`` without its suffix
+    plus ``.errors.csv`` (``feats.parquet`` → ``feats.errors.csv``)."""
+    return out.with_name(f"{out.stem}.errors.csv")
 
 
 def _failed_rows(feats: pd.DataFrame) -> Any:
@@ -265,21 +311,32 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if dask_requested(args):
         return run_extract_dask(args, resolve_input(args.input))
 
-    data = resolve_input(args.input).reset_index(drop=True)
+    data = resolve_input(args.input)
+    duplicates = data.attrs.get("duplicates")
+    data = data.reset_index(drop=True)
+    data.attrs["duplicates"] = duplicates
+    _note_duplicates(data)
     out = Path(args.out)
     cache = None if args.no_cache else Path(args.cache or f"{out}.cache")
     extractor = _make_extractor(args, data)
     t0 = time.perf_counter()
-    n_rows, n_features, n_new, failed_rows, fails = _stream_features(
+    n_rows, n_features, counts, failed_rows, fails = _stream_features(
         args, data, extractor, cache, out
     )
     seconds = time.perf_counter() - t0
-    errors = out.with_name("errors.csv")
-    fails.to_csv(errors, index=False)
-    print(f"wrote {out} ({n_rows} rows, {n_features} features); failures: {errors}")
-    print(_summary_line(len(data), fails, failed_rows, seconds))
-    n_cached = len(data) - n_new - int((fails["stage"] == "read").sum())
-    print(f"{n_new} extracted, {n_cached} reused from cache")
+    errors = errors_path(out)
+    if len(fails):
+        fails.to_csv(errors, index=False)
+        where = f"failures: {errors}"
+    else:
+        errors.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
+        where = "no failures"
+    print(f"wrote {out} ({n_rows} rows, {n_features} features); {where}")
+    print(_summary_line(len(data), fails, failed_rows, seconds, counts["computed"]))
+    print(
+        f"{counts['extracted']} extracted, {counts['cached']} reused from cache, "
+        f"{failed_rows} failed"
+    )
     return EXIT_NOTHING_USABLE if n_rows == 0 else EXIT_OK
 
 
@@ -313,7 +370,8 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     schema = schema.with_metadata(meta)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    n_rows = n_new = failed_rows = 0
+    n_rows = failed_rows = 0
+    counts = {"computed": 0, "extracted": 0, "cached": 0}
     failures: list[dict[str, str]] = []
     pending: list[pa.Table] = []
 
@@ -331,7 +389,7 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
                 data,
                 extractor,
                 cache_dir=cache,
-                progress=not args.quiet,
+                progress=_progress(args),
                 chunk_size=args.chunk_size,
             ):
                 feats = pd.DataFrame(chunk.values, columns=names)
@@ -344,13 +402,16 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
                     flush(writer)
                 n_rows += int(ok.sum())
                 failed_rows += int((~ok).sum())
-                n_new += chunk.n_extracted
+                computed = chunk.computed if chunk.computed is not None else np.ones_like(ok)
+                counts["computed"] += int(computed.sum())
+                counts["extracted"] += int((ok & computed).sum())
+                counts["cached"] += int((ok & ~computed).sum())
                 failures.extend(chunk.failures)
             flush(writer)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return n_rows, len(names), n_new, failed_rows, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
+    return n_rows, len(names), counts, failed_rows, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
 
 
 def pd_concat(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
@@ -381,11 +442,13 @@ def _training_table(args: argparse.Namespace):
         data = resolve_input(args.input)
         if "label" not in data.columns:
             raise UserError(f"{args.input}: training needs labels (a dataset layout, not a folder)")
+        _note_duplicates(data)
         if synthesis:
             data = _expand(args, data, out_dir)
         extractor, feats, fails, seconds = _extract(args, data, cache)
     failed = _failed_rows(feats)
-    print(_summary_line(len(data), fails, int(failed.sum()), seconds), file=sys.stderr)
+    computed = feats.attrs.get("n_extracted")
+    _stage("extract: " + _summary_line(len(data), fails, int(failed.sum()), seconds, computed))
     table = pd_concat(data.reset_index(drop=True), feats).loc[~failed].reset_index(drop=True)
     return table, extractor
 
@@ -501,13 +564,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     det = DeepfakeDetector(
         groups=args.groups,
         features=extractor,
-        calibration=args.calibration,
+        sidecar=args.sidecar or None,
+        calibration=None if args.calibration == "none" else args.calibration,
         n_jobs=args.threads,
         random_state=args.seed,
+        progress=_progress(args),
     )
     t0 = time.perf_counter()
     det.fit(table, table["label"].to_numpy(), groups=table.get("group"))
-    print(
+    for line in det.training_summary_.get("stages", []):
+        _stage(line)
+    _stage(
         f"trained on {len(table)} images in {time.perf_counter() - t0:.1f} s; "
         f"{det.best_iteration_} trees"
     )
@@ -524,6 +591,9 @@ def report_training(det: Any, out: str) -> int:
             det.validation_metrics_,
             "grouped validation fold (also used for early stopping, so slightly optimistic):",
         )
+        note = det.validation_metrics_.get("calibration_evaluation")
+        if note:
+            print(f"  brier/ece: {note}")
     else:
         print("no grouped validation fold: too few samples per class (see the log)")
     print(
@@ -548,21 +618,64 @@ def _load_model(path: str):
 def _prediction_input(det, spec_list: Sequence[str]):
     import pandas as pd
 
+    from .datasets import duplicate_paths
+
     frames = [resolve_input(s) for s in spec_list]
     data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    data.attrs["duplicates"] = duplicate_paths(data["path"])
+    _note_duplicates(data)
     if det.features_ is None:
         raise UserError("this model was trained on a feature table without extractor settings")
     return data
+
+
+def _configure_model(det: Any, args: argparse.Namespace) -> Any:
+    """Prediction options shared by predict, evaluate and report."""
+    return det.set_params(
+        allow_missing_sidecar=bool(getattr(args, "allow_missing_sidecar", False)),
+        progress=_progress(args),
+    )
 
 
 def _reasons(row: Any) -> str:
     return "; ".join(f"{name} {value:+.3f}" for name, value in row)
 
 
+def _set_threshold(det: Any, args: argparse.Namespace) -> None:
+    """``--threshold T`` or ``--fpr F --reference INPUT`` (reals of INPUT)."""
+    import numpy as np
+
+    if args.threshold is not None:
+        if not 0.0 <= args.threshold <= 1.0:
+            raise UserError("--threshold must be in [0, 1]")
+        det.set_params(threshold=args.threshold)
+    if args.fpr is None:
+        if args.reference:
+            raise UserError("--reference is used only with --fpr")
+        return
+    if args.threshold is not None:
+        raise UserError("give --threshold or --fpr, not both")
+    if not args.reference:
+        raise UserError(
+            "--fpr needs --reference: labelled data (its reals are used) or a folder of real "
+            "images, on which at most that share is flagged as fake"
+        )
+    ref = resolve_input(args.reference)
+    labels = ref["label"].to_numpy() if "label" in ref.columns else [0] * len(ref)
+    det.set_threshold_for_fpr(ref, labels, fpr=args.fpr)
+    n_real = int((np.asarray(labels) == 0).sum())
+    _stage(
+        f"threshold {det.threshold:.4f}: at most {args.fpr:.1%} of the {n_real} real images "
+        f"of {args.reference} flagged as fake",
+        stream=sys.stderr,
+    )
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    det = _load_model(args.model)
+    det = _configure_model(_load_model(args.model), args)
+    _set_threshold(det, args)
     data = _prediction_input(det, args.inputs)
     feats = det.extract(data)  # extracted once, then explained
     fails = det.extraction_failures_
@@ -574,13 +687,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out["probability_fake"] = proba
     out["label"] = label
     for col in [c for c in ex.columns if c.startswith("contrib_")]:
-        out[col] = ex[col].to_numpy()
+        out[col] = np.where(failed, np.nan, ex[col].to_numpy(dtype=float))  # no score, no why
     out["top_reasons"] = [_reasons(r) if not f else "" for r, f in zip(ex["top_features"], failed)]
     reasons = {r["path"]: f"{r['stage']}: {r['reason']}" for r in fails.to_dict("records")}
     out["error"] = [reasons.get(p, "") if f else "" for p, f in zip(out["path"], failed)]
     if len(out) == 1 and not args.out:
-        row = out.iloc[0].to_dict()
-        row["probability_fake"] = None if failed[0] else float(row["probability_fake"])
+        row = {
+            k: (None if isinstance(v, float) and np.isnan(v) else v)
+            for k, v in out.iloc[0].to_dict().items()
+        }
         row["threshold"] = det.threshold
         print(json.dumps(row, indent=2, default=float))
     else:
@@ -596,7 +711,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
-    det = _load_model(args.model)
+    det = _configure_model(_load_model(args.model), args)
     spec = Path(args.input)
     if spec.suffix == ".parquet" and spec.is_file():
         data, _ = _read_features(spec)
@@ -604,7 +719,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         data = _prediction_input(det, [args.input])
     if "label" not in data.columns:
         raise UserError(f"{args.input}: evaluation needs labels")
+    t0 = time.perf_counter()
     metrics = evaluate(det, data, data["label"].to_numpy())
+    _stage(f"scored {metrics['n']} images in {time.perf_counter() - t0:.1f} s")
     _print_metrics(metrics, f"held-out metrics on {args.input}:")
     if args.out:
         Path(args.out).write_text(json.dumps(metrics, indent=2))
@@ -619,14 +736,26 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     table, _ = _training_table(args)
     cols = [c for c in table.columns if feature_group(str(c)) in GROUPS and c not in ("group",)]
     cols = [c for c in cols if str(c) not in ("label", "path")]
+    t0 = time.perf_counter()
     res = ablation(
         table[cols],
         table["label"].to_numpy(),
         table.get("group"),
         cv=args.cv,
         random_state=args.seed,
+        progress=_progress(args),
     )
     summary = res.attrs["summary"]
+    _stage(
+        f"ablation: {len(summary)} feature subsets × {args.cv} grouped folds on {len(table)} "
+        f"images in {time.perf_counter() - t0:.1f} s"
+    )
+    n_flag = len(res.attrs["leakage"])
+    _stage(
+        "leakage audit: nothing flagged"
+        if not n_flag
+        else f"leakage audit: {n_flag} feature(s) alone separate the classes (warnings below)"
+    )
     print(f"grouped {args.cv}-fold CV (mean ± std over folds):")
     print(f"{'features':<16}{'ROC AUC':>16}{'avg precision':>18}{'balanced acc':>18}")
     for name, row in summary.iterrows():
@@ -647,11 +776,30 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import plots
 
-    data = resolve_input(args.input)
-    det = _load_model(args.model) if args.model else None
-    page = plots.write_report(data, args.out, detector=det)
-    print(f"wrote {page}")
+    spec = Path(args.input)
+    if spec.suffix == ".parquet" and spec.is_file():
+        data = str(spec)  # the table 'extract' wrote: read, nothing is re-extracted
+        _stage(f"features: read from {spec} (not re-extracted)")
+        labelled = "label" in _parquet_columns(spec)
+    else:
+        data = resolve_input(args.input)
+        _note_duplicates(data)
+        labelled = "label" in data.columns
+    if not labelled:
+        _stage("no labels: the figures that need them (classes, metrics, curves) are left out")
+    det = _configure_model(_load_model(args.model), args) if args.model else None
+    training = {"yes": True, "no": False, None: None}[args.training_data]
+    page = plots.write_report(
+        data, args.out, detector=det, training_data=training, progress=_progress(args)
+    )
+    _stage(f"wrote {page}")
     return EXIT_OK
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -704,7 +852,32 @@ def _add_extract_options(p: argparse.ArgumentParser, cache_default: str) -> None
         "PX to PX (area interpolation; smaller ones stay native, nothing is enlarged); "
         "0 = native resolution (default 256, chosen by docs/benchmarks_generalisation.md)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--sidecar",
+        action="append",
+        metavar="COL",
+        default=[],
+        help="use dataset column COL (e.g. DFDC original_width) as a meta_sidecar_* feature "
+        "(repeatable). Off by default: a default model uses only what the image file gives; "
+        "with it, every input to predict must provide COL",
+    )
+    _add_quiet(p)
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (shown only on a terminal)"
+    )
+
+
+def _add_predict_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-missing-sidecar",
+        action="store_true",
+        help="score inputs that lack the model's sidecar columns with NaN for them "
+        "(default: an error, since the scores then differ from training)",
+    )
+    _add_quiet(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -720,6 +893,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deepfeat {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -754,7 +928,12 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument(
         "input", help="dataset folder/manifest, plain image folder, glob, or .txt list"
     )
-    ext.add_argument("--out", required=True, help="output .parquet (errors.csv is written beside)")
+    ext.add_argument(
+        "--out",
+        required=True,
+        help="output .parquet; failures, if any, go to OUT.errors.csv beside it "
+        "(feats.parquet → feats.errors.csv)",
+    )
     _add_extract_options(ext, "default: OUT.cache; resumes an interrupted run")
     ext.add_argument("--no-cache", action="store_true", help="do not cache or resume")
     add_dask_options(ext)
@@ -768,9 +947,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("input", help="labelled dataset or features .parquet from 'extract'")
     train.add_argument("--out", required=True, help="model folder (or .zip) to write")
     _add_extract_options(train, "default: none")
-    train.add_argument("--calibration", choices=["isotonic", "sigmoid"], default=None)
-    train.add_argument("--threads", type=int, default=None, help="XGBoost threads (all cores)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--calibration",
+        choices=["none", *CALIBRATIONS],
+        default=DEFAULT_CALIBRATION,
+        help=f"map raw scores to probabilities, fitted on the grouped validation fold "
+        f"(default {DEFAULT_CALIBRATION}, chosen by out-of-sample ECE/Brier in "
+        "docs/benchmarks.md; isotonic gives coarse steps, smooth joins their centres)",
+    )
+    train.add_argument(
+        "--threads", type=int, default=None, help="XGBoost threads (default: all cores)"
+    )
+    train.add_argument("--seed", type=int, default=0, help="random seed of splits and trees (0)")
     train.add_argument(
         "--pseudo-fakes",
         default=None,
@@ -798,6 +986,23 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("inputs", nargs="+", help="images, folders, globs, lists or datasets")
     pred.add_argument("--out", help="CSV to write ('-' for stdout); one image prints JSON")
     pred.add_argument("--top", type=int, default=3, help="reasons listed per image (3)")
+    pred.add_argument(
+        "--threshold",
+        type=float,
+        help="decision threshold on probability_fake (default: the model's, 0.5 unless set)",
+    )
+    pred.add_argument(
+        "--fpr",
+        type=float,
+        help="choose the threshold so that at most this share of the real images of "
+        "--reference is flagged as fake (e.g. 0.05)",
+    )
+    pred.add_argument(
+        "--reference",
+        metavar="INPUT",
+        help="with --fpr: labelled data (its reals are used) or a folder of real images",
+    )
+    _add_predict_options(pred)
     pred.set_defaults(func=_cmd_predict)
 
     ev = command(
@@ -805,9 +1010,10 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics of a trained detector on a labelled held-out set",
         "deepfeat evaluate model/ data/test_set --out metrics.json",
     )
-    ev.add_argument("model")
+    ev.add_argument("model", help="model folder or .zip written by 'train'")
     ev.add_argument("input", help="labelled dataset or features .parquet")
     ev.add_argument("--out", help="write the metrics as JSON")
+    _add_predict_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
     ab = command(
@@ -818,18 +1024,30 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("input", help="labelled dataset or features .parquet")
     _add_extract_options(ab, "default: none")
     ab.add_argument("--cv", type=int, default=5, help="grouped folds (5)")
-    ab.add_argument("--seed", type=int, default=0)
+    ab.add_argument("--seed", type=int, default=0, help="random seed of folds and trees (0)")
     ab.add_argument("--out", help="per-fold results CSV")
     ab.set_defaults(func=_cmd_ablation)
 
     rep = command(
         "report",
         "EDA and model figures plus one self-contained HTML page",
-        "deepfeat report data/dfdc_faces --model model/ --out report/",
+        "deepfeat report features.parquet --model model/ --out report/",
     )
-    rep.add_argument("input", help="dataset folder or manifest")
+    rep.add_argument(
+        "input",
+        help="features .parquet from 'extract' (read, not re-extracted; its paths feed the "
+        "picture grids), dataset folder/manifest, or unlabelled images (figures that need "
+        "labels are left out with a note)",
+    )
     rep.add_argument("--model", help="trained model folder for the model figures")
     rep.add_argument("--out", required=True, help="output folder")
+    rep.add_argument(
+        "--training-data",
+        choices=["yes", "no"],
+        help="whether INPUT is the model's training data ('no': held out); the page says so "
+        "next to the metrics (default: guessed from the class counts)",
+    )
+    _add_predict_options(rep)
     rep.set_defaults(func=_cmd_report)
     return parser
 

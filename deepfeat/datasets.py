@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LEAK_COLUMNS",
+    "duplicate_paths",
     "list_images",
     "load_dataset",
     "make_demo_dataset",
@@ -114,13 +116,56 @@ def _label_value(value: object, where: str, mapping: Mapping[str, int] | None = 
 
 
 def list_images(folder: str | os.PathLike) -> list[str]:
-    """Sorted absolute paths of every image file below ``folder`` (recursive)."""
+    """Sorted paths of every image file below ``folder`` (recursive).
+
+    Paths start with ``folder`` as given (relative stays relative) and symbolic links are
+    not resolved: outputs name a file the way the user does.
+    """
     root = Path(folder)
     return sorted(
-        str(p.resolve())
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
     )
+
+
+def duplicate_paths(paths: Any) -> dict[str, str]:
+    """Inputs that are the same file as an earlier input (a symlink and its target, or the
+    same file listed twice), mapped to that earlier input.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp(); a = os.path.join(d, "a.jpg"); b = os.path.join(d, "b.jpg")
+    >>> open(a, "wb").close(); os.symlink(a, b)
+    >>> duplicate_paths([a, b]) == {b: a}
+    True
+    """
+    first: dict[str, str] = {}
+    dups: dict[str, str] = {}
+    for p in paths:
+        if not isinstance(p, (str, os.PathLike)):
+            continue
+        key = os.path.realpath(p)
+        if key in first:
+            dups[str(p)] = first[key]
+        else:
+            first[key] = str(p)
+    return dups
+
+
+def report_duplicates(paths: Any, source: Any = "input") -> dict[str, str]:
+    """:func:`duplicate_paths`, with a logged warning when there are any."""
+    dups = duplicate_paths(paths)
+    if dups:
+        a, b = next(iter(dups.items()))
+        logger.warning(
+            "%s: %d input(s) are the same file as another input (symlink or repeat), e.g. "
+            "%s = %s; each is scored as given",
+            source,
+            len(dups),
+            a,
+            b,
+        )
+    return dups
 
 
 def _detect_layout(root: Path) -> str:
@@ -147,6 +192,7 @@ def _finish(df: pd.DataFrame, source: Path, layout: str) -> pd.DataFrame:
     df["group"] = df["group"].astype(str)
     df.attrs["layout"] = layout
     df.attrs["source"] = str(source)
+    df.attrs["duplicates"] = report_duplicates(df["path"], source)
     counts = df["label"].value_counts().to_dict()
     logger.info(
         "loaded %s dataset %s: %d images (%d real, %d fake), %d groups",
@@ -195,7 +241,7 @@ def _load_dfdc(root: Path) -> pd.DataFrame:
         original = rec.get("original")
         has_original = isinstance(original, str) and original.strip() != ""
         group = original if (label == 1 and has_original) else rec["videoname"]
-        row = {"path": str(path.resolve()), "label": label, "group": str(group)}
+        row = {"path": os.path.abspath(path), "label": label, "group": str(group)}
         for col in ("original_width", "original_height"):
             if col in rec:
                 row[col] = rec[col]
@@ -217,8 +263,9 @@ def _load_folders(root: Path, class_map: Mapping[str, int] | None) -> pd.DataFra
             skipped.append(sub.name)
             continue
         for path in list_images(sub):
-            rel = Path(path).relative_to(sub.resolve())
-            rows.append({"path": path, "label": label, "group": f"{sub.name}/{rel.as_posix()}"})
+            rel = Path(path).relative_to(sub)
+            group = f"{sub.name}/{rel.as_posix()}"
+            rows.append({"path": os.path.abspath(path), "label": label, "group": group})
     if skipped:
         logger.warning("%s: ignored folders with no known class: %s", root, ", ".join(skipped))
     if not rows:
@@ -235,7 +282,7 @@ def _load_manifest(csv: Path, class_map: Mapping[str, int] | None) -> pd.DataFra
     for i, p in enumerate(table["path"].astype(str)):
         full = Path(p) if Path(p).is_absolute() else base / p
         if full.is_file():
-            paths.append(str(full.resolve()))
+            paths.append(os.path.abspath(full))
             keep.append(i)
         else:
             missing.append(p)
@@ -295,8 +342,10 @@ def load_dataset(
     Returns
     -------
     pandas.DataFrame
-        Columns ``path`` (absolute), ``label`` (0 real, 1 fake), ``group`` (str), then sidecar
-        columns. ``df.attrs["layout"]`` names the layout.
+        Columns ``path`` (absolute, symbolic links not resolved), ``label`` (0 real, 1 fake),
+        ``group`` (str), then sidecar columns. ``df.attrs["layout"]`` names the layout,
+        ``df.attrs["duplicates"]`` maps rows that are the same file as an earlier row (a
+        symlink and its target) to it (logged as a warning; see :func:`duplicate_paths`).
 
     Examples
     --------

@@ -222,8 +222,16 @@ def _warm_worker(extractor: Any, key: str) -> float:
     t0 = time.perf_counter()
     entry = _worker_extractor(key, extractor)
     image = np.random.default_rng(0).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    meta = entry.extractor.transformers_.get("meta")
+    allow = getattr(meta, "allow_missing_sidecar", None)
     with entry.lock:
-        entry.extractor.transform([image])
+        if allow is not None:  # a synthetic image has no sidecar values: NaN is fine here
+            meta.set_params(allow_missing_sidecar=True)
+        try:
+            entry.extractor.transform([image])
+        finally:
+            if allow is not None:
+                meta.set_params(allow_missing_sidecar=allow)
     return time.perf_counter() - t0
 
 
@@ -797,7 +805,6 @@ def fit_dask(
         _Calibrator,
         _is_feature_column,
     )
-    from .evaluation import metrics_from_scores
 
     client = _default_client(client)
     det = DeepfakeDetector(linear_probe=False) if detector is None else detector
@@ -820,6 +827,7 @@ def fit_dask(
     from .features._combined import feature_group
 
     cols = [c for c in ddf.columns if _is_feature_column(c) and feature_group(c) in wanted]
+    cols = det._table_columns(cols)  # meta_sidecar_* only when sidecar= asks for them
     if not cols:
         raise ValueError(f"no feature columns for groups {wanted}")
     has_group = group is not None and group in ddf.columns
@@ -864,6 +872,7 @@ def fit_dask(
         det.features_ = det._prefitted_extractor(cols)
     else:
         det.features_ = copy.deepcopy(extractor) if extractor is not None else None
+    det.sidecar_columns_ = det._used_sidecar()
 
     needs_holdout = det.early_stopping_rounds is not None or det.calibration is not None
     holdout = det._holdout(yv, gv) if needs_holdout else None
@@ -892,13 +901,10 @@ def fit_dask(
         best = getattr(model, "best_iteration", None)
         det.best_iteration_ = int(best) + 1 if best is not None else det.n_estimators
         raw = np.asarray(client.compute(model.predict_proba(X_va), sync=True))[:, 1]
+        # calibration quality only out-of-sample (cross-fitted), as in the local fit
+        det.validation_metrics_ = det._validation_metrics(raw, yv[val_idx], gv[val_idx])
         if det.calibration is not None:
             det.calibrator_ = _Calibrator.fit(det.calibration, raw, yv[val_idx])
-        det.validation_metrics_ = metrics_from_scores(
-            yv[val_idx],
-            raw if det.calibrator_ is None else det.calibrator_(raw),
-            det.threshold,
-        )
         if det.refit:
             model = _dask_xgb(det, det.best_iteration_, None, client)
             model.fit(X_all, y_all, verbose=False)
@@ -1046,11 +1052,11 @@ def _cli_client(args: argparse.Namespace) -> Iterator[Client]:
 def run_extract_dask(args: argparse.Namespace, data: pd.DataFrame) -> int:
     """``deepfeat extract … --scheduler/--dask-local``: the ``extract`` command on Dask.
 
-    ``--out x.parquet`` writes the same single file (and ``errors.csv`` beside it) as the
-    local command, gathered on this machine; any other ``--out`` is written by the workers
-    as a parquet dataset folder (:meth:`DaskExtraction.to_parquet`) plus ``errors.csv``
-    beside it. ``--chunk-size`` is the partition size. The feature cache is used only with
-    an explicit ``--cache`` (on a filesystem the workers share).
+    ``--out x.parquet`` writes the same single file (and ``x.errors.csv`` beside it when
+    something failed) as the local command, gathered on this machine; any other ``--out``
+    is written by the workers as a parquet dataset folder (:meth:`DaskExtraction.to_parquet`)
+    plus ``OUT.errors.csv`` beside it. ``--chunk-size`` is the partition size. The feature
+    cache is used only with an explicit ``--cache`` (on a filesystem the workers share).
 
     Returns
     -------
@@ -1064,6 +1070,7 @@ def run_extract_dask(args: argparse.Namespace, data: pd.DataFrame) -> int:
         _make_extractor,
         _summary_line,
         _write_features,
+        errors_path,
     )
     from .detector import _extractor_to_json
 
@@ -1075,7 +1082,7 @@ def run_extract_dask(args: argparse.Namespace, data: pd.DataFrame) -> int:
         res = extract_features(
             data, client, extractor=extractor, partition_size=args.chunk_size, cache_dir=cache
         )
-        errors = out.with_name("errors.csv")
+        errors = errors_path(out)
         if out.suffix.lower() == ".parquet":
             feats, fails = res.compute()
             failed = _failed_rows(feats[res.feature_names])
@@ -1089,8 +1096,12 @@ def run_extract_dask(args: argparse.Namespace, data: pd.DataFrame) -> int:
             n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("part.*.parquet"))
             n_failed = len(data) - n_rows
         seconds = time.perf_counter() - t0
-    fails.to_csv(errors, index=False)
-    print(f"wrote {out} ({n_rows} rows, {len(res.feature_names)} features); failures: {errors}")
+    if len(fails):
+        fails.to_csv(errors, index=False)
+    else:
+        errors.unlink(missing_ok=True)
+    where = f"failures: {errors}" if len(fails) else "no failures"
+    print(f"wrote {out} ({n_rows} rows, {len(res.feature_names)} features); {where}")
     print(_summary_line(len(data), fails, n_failed, seconds))
     return EXIT_NOTHING_USABLE if n_rows == 0 else EXIT_OK
 
@@ -1153,7 +1164,8 @@ def run_train_dask(args: argparse.Namespace, table: pd.DataFrame | None = None) 
         det = DeepfakeDetector(
             groups=args.groups,
             features=extractor,
-            calibration=args.calibration,
+            sidecar=getattr(args, "sidecar", None) or None,
+            calibration=None if args.calibration == "none" else args.calibration,
             n_jobs=args.threads,
             random_state=args.seed,
         )

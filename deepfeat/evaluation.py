@@ -115,8 +115,9 @@ def metrics_from_scores(y_true: Any, proba: Any, threshold: float = 0.5) -> dict
     """Imbalance-aware metrics of fake-probabilities against labels (0 real, 1 fake).
 
     Returns ROC AUC, average precision, balanced accuracy and the confusion matrix at
-    ``threshold``, TPR at 1 % and 5 % FPR, Brier score and expected calibration error, plus
-    the counts. Plain accuracy is deliberately absent: on fake-heavy data it rewards
+    ``threshold``, TPR at 1 % and 5 % FPR, Brier score, expected calibration error and the
+    number of distinct probabilities (a step-shaped calibration map gives few), plus the
+    counts. Plain accuracy is deliberately absent: on fake-heavy data it rewards
     predicting "fake" for everything.
     """
     y_true = np.asarray(y_true).astype(int)
@@ -138,6 +139,7 @@ def metrics_from_scores(y_true: Any, proba: Any, threshold: float = 0.5) -> dict
         "tpr_at_5pct_fpr": tpr_at_fpr(y_true, proba, 0.05),
         "brier": float(brier_score_loss(y_true, proba)),
         "ece": expected_calibration_error(y_true, proba),
+        "n_distinct_proba": int(np.unique(proba).size),
         "threshold": float(threshold),
         "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
         "n": len(y_true),
@@ -246,6 +248,7 @@ def ablation(
     estimator: Any = None,
     subsets: Sequence[Sequence[str]] | None = None,
     random_state: int | None = 0,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Grouped cross-validated metrics for each feature group alone, each pair, and all.
 
@@ -264,6 +267,8 @@ def ablation(
     subsets : sequence of sequences of group names, optional
         Default: every single group, every pair, and all groups.
     random_state : int or None, default=0
+    progress : bool, default=False
+        A tqdm bar over the (subset, fold) fits; each subset's result is also logged.
 
     Returns
     -------
@@ -298,11 +303,18 @@ def ablation(
     for subset in subsets:
         if not any(col_groups[c] in subset for c in X.columns):
             raise ValueError(f"no columns for feature groups {subset}")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(subsets) * len(splits), desc="ablation", unit="fit")
     with _each_warning_once("deepfeat.detector"):
         for subset in subsets:
             cols = [c for c in X.columns if col_groups[c] in subset]
             name = "+".join(subset)
             for fold, (train, test) in enumerate(splits):
+                if bar is not None:
+                    bar.set_postfix_str(f"{name} fold {fold}")
                 est = clone(base)
                 if "audit" in est.get_params():
                     est.set_params(audit=False)  # the audit runs once below, not per fold
@@ -310,6 +322,18 @@ def ablation(
                 proba = est.predict_proba(X.iloc[test][cols])[:, 1]
                 m = metrics_from_scores(y[test], proba, getattr(est, "threshold", 0.5))
                 rows.append({"subset": name, "fold": fold, **m})
+                if bar is not None:
+                    bar.update(1)
+            aucs = [r["roc_auc"] for r in rows if r["subset"] == name]
+            logger.info(
+                "ablation %s: ROC AUC %.3f ± %.3f over %d grouped folds",
+                name,
+                np.mean(aucs),
+                np.std(aucs),
+                len(aucs),
+            )
+    if bar is not None:
+        bar.close()
     res = pd.DataFrame(rows)
     numeric = [
         "roc_auc",

@@ -618,6 +618,8 @@ def plot_sample_grid(
 ) -> Figure:
     """A grid of randomly drawn images, each titled with its class (coloured) and file name.
 
+    Without a ``label`` column (unlabelled images) the titles give the file name only.
+
     Parameters
     ----------
     dataset : DataFrame from :func:`deepfeat.load_dataset`, or a dataset path
@@ -638,7 +640,7 @@ def plot_sample_grid(
     n = min(n, len(df))
     rows = df.sample(n=n, random_state=random_state).sort_index()
     fig, axes = _grid(n, ncols, (1.7, 1.95), f"{n} random images of {len(df):,}")
-    labels = _labels(rows)
+    labels = _labels(rows) if "label" in rows.columns else [None] * len(rows)
     for ax, path, label in zip(axes, rows["path"].astype(str), labels):
         img = _thumbnail(path, thumb_size)
         if img is not None:
@@ -646,9 +648,11 @@ def plot_sample_grid(
         else:
             ax.text(0.5, 0.5, "unreadable", ha="center", transform=ax.transAxes)
         _blank(ax)
-        ax.set_title(
-            f"{CLASS_NAMES[label]}\n{_short(Path(path).name, 18)}",
-            color=CLASS_COLORS[label],
+        ax.set_title(  # unlabelled inputs: the file name only
+            f"{CLASS_NAMES[label]}\n{_short(Path(path).name, 18)}"
+            if label is not None
+            else _short(Path(path).name, 18),
+            color=CLASS_COLORS[label] if label is not None else "black",
             fontsize=8,
         )
     return fig

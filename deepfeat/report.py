@@ -23,10 +23,27 @@ from . import __version__, plots
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REPORT_NAME", "write_report"]
+__all__ = ["REPORT_NAME", "split_feature_table", "write_report"]
 
 #: File name of the HTML page inside ``out_dir``.
 REPORT_NAME = "report.html"
+
+
+#: Figures drawn per class: left out (with a note) for unlabelled inputs.
+_NEEDS_LABELS = {
+    "class_balance.png",
+    "distributions.png",
+    "boxplots.png",
+    "violins.png",
+    "real_vs_fake.png",
+    "fft_images.png",
+    "mean_spectra.png",
+    "spectrum_difference.png",
+    "roc.png",
+    "pr.png",
+    "confusion_matrix.png",
+    "calibration.png",
+}
 
 
 @dataclass
@@ -43,9 +60,22 @@ class _Report:
     dpi: int
     entries: list[_Entry] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    bar: Any = None
+    labelled: bool = True
+
+    def skip(self, title: str, reason: str) -> None:
+        """Record a figure left out, with the reason shown on the page."""
+        logger.info("report: %s left out: %s", title, reason)
+        self.skipped.append((title, reason))
 
     def add(self, section: str, file: str, title: str, caption: str, make) -> None:
         """Build a figure with ``make()``, save it as ``file``; record a skip on ValueError."""
+        if not self.labelled and file in _NEEDS_LABELS:
+            self.skip(title, "needs labels; the input has no label column")
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(file)
+            self.bar.update(1)
         try:
             fig = make()
         except ValueError as exc:
@@ -55,6 +85,23 @@ class _Report:
         fig.savefig(self.out_dir / file, dpi=self.dpi, facecolor="white")
         fig.clear()  # drop the artists now; the figure is not registered anywhere
         self.entries.append(_Entry(section, file, title, caption))
+
+
+def split_feature_table(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(dataset, features)`` of a parquet file written by ``deepfeat extract``.
+
+    The dataset part holds the input columns (``path``, and ``label``, ``group`` … when the
+    input had them), the features part the ``cnn_*``/``fft_*``/``meta_*`` columns, in the
+    same row order. Nothing is extracted.
+    """
+    from .features._combined import GROUPS, feature_group
+
+    table = pd.read_parquet(path)
+    feature_cols = [c for c in table.columns if feature_group(str(c)) in GROUPS]
+    data = table[[c for c in table.columns if c not in set(feature_cols)]]
+    data.attrs["source"] = str(path)
+    data.attrs["layout"] = "features parquet"
+    return data, table[feature_cols]
 
 
 def _load_detector(detector: Any):
@@ -99,6 +146,8 @@ def _training_status(detector: Any, df: pd.DataFrame, training_data: bool | None
     if training_data is not None:
         return "yes" if training_data else "no"
     summary = getattr(detector, "training_summary_", None) or {}
+    if "label" not in df.columns:
+        return "unknown"
     labels = df["label"].to_numpy().astype(int)
     same = (
         summary.get("n_real") is not None
@@ -118,8 +167,8 @@ _TRAINING_NOTES = {
         "<b>Possibly measured on training data.</b> This dataset has exactly as many real "
         "and fake images as the detector's training set. If these are the training images, "
         "the scores below are optimistic and say nothing about new images; evaluate on "
-        "held-out groups instead. (<code>training_data=False</code> states that they are "
-        "not.)"
+        "held-out groups instead. (<code>training_data=False</code>, on the command line "
+        "<code>deepfeat report … --training-data no</code>, states that they are not.)"
     ),
     "no": (
         "Held-out data, as stated when the report was made: no image of this dataset was "
@@ -178,6 +227,7 @@ def write_report(
     title: str | None = None,
     dpi: int = 110,
     random_state: int | None = 0,
+    progress: bool = False,
 ) -> Path:
     """Write an exploration (and, with a detector, evaluation) report of a dataset.
 
@@ -189,8 +239,12 @@ def write_report(
     Parameters
     ----------
     dataset : str, path-like or DataFrame
-        A dataset folder or manifest CSV (read with :func:`deepfeat.load_dataset`), or the
-        DataFrame it returns.
+        A dataset folder or manifest CSV (read with :func:`deepfeat.load_dataset`), a
+        ``.parquet`` file written by ``deepfeat extract`` (its features are used as they
+        are, never re-extracted; its paths feed the picture grids; see
+        :func:`split_feature_table`), or a DataFrame with a ``path`` column.
+        Without a ``label`` column the figures and metrics that need labels are left out,
+        each with a note on the page.
     out_dir : str or path-like
         Output folder (created; existing files of the same name are overwritten).
     detector : DeepfakeDetector, str or path-like, optional
@@ -216,6 +270,8 @@ def write_report(
     dpi : int, default=110
     random_state : int or None, default=0
         Seed of the samples drawn for the figures.
+    progress : bool, default=False
+        A tqdm bar over the figures (extraction, if any, shows the detector's own).
 
     Returns
     -------
@@ -232,6 +288,10 @@ def write_report(
     >>> page.name  # doctest: +SKIP
     'report.html'
     """
+    if isinstance(dataset, (str, os.PathLike)) and str(dataset).endswith(".parquet"):
+        if features is not None:
+            raise ValueError("a features parquet already holds the features: drop features=")
+        dataset, features = split_feature_table(dataset)
     df = plots._as_dataset(dataset).reset_index(drop=True)
     if len(df) == 0:
         raise ValueError("the dataset is empty")
@@ -240,7 +300,13 @@ def write_report(
     det = _load_detector(detector)
     table = _feature_table(det, df, features)  # before any figure: fail fast on bad input
     report = _Report(out, int(dpi))
-    labels = df["label"].to_numpy().astype(int)
+    labels = df["label"].to_numpy().astype(int) if "label" in df.columns else None
+    no_labels = "needs labels; the input has no label column"
+    report.labelled = labels is not None
+    if progress:
+        from tqdm.auto import tqdm
+
+        report.bar = tqdm(total=None, desc="report", unit="fig")
     source = df.attrs.get("source", str(dataset) if not isinstance(dataset, pd.DataFrame) else "")
     sample = plots._sample_rows(df, max_images, random_state)
     info = plots.image_info(sample)
@@ -310,29 +376,34 @@ def write_report(
         if table is not None
         else []
     )
-    if spectrum_cols:
+    if labels is None:
+        spectra, spectra_note = None, ""
+        for title in ("Azimuthal power spectrum per class", "Spectrum difference"):
+            report.skip(title, no_labels)
+    elif spectrum_cols:
         spectra = table[spectrum_cols].assign(label=labels)
         spectra_note = f"all {len(df):,} images, from the fft_* features"
     else:
         spectra = plots.compute_spectra(sample, random_state=random_state)
         spectra_note = f"{len(spectra):,} images"
-    report.add(
-        "Spectra",
-        "mean_spectra.png",
-        "Azimuthal power spectrum per class",
-        f"Mean ± std of the azimuthally averaged log10 power spectrum ({spectra_note}), as "
-        "in Durall et al. (CVPR 2020). Generators that up-sample tend to lose or replicate "
-        "power in the high band (right).",
-        lambda: plots.plot_mean_spectra(spectra),
-    )
-    report.add(
-        "Spectra",
-        "spectrum_difference.png",
-        "Spectrum difference",
-        "Mean fake minus mean real spectrum with a 95 % confidence band; above zero, the "
-        "fakes carry more power at that frequency.",
-        lambda: plots.plot_spectrum_difference(spectra),
-    )
+    if spectra is not None:
+        report.add(
+            "Spectra",
+            "mean_spectra.png",
+            "Azimuthal power spectrum per class",
+            f"Mean ± std of the azimuthally averaged log10 power spectrum ({spectra_note}), as "
+            "in Durall et al. (CVPR 2020). Generators that up-sample tend to lose or replicate "
+            "power in the high band (right).",
+            lambda: plots.plot_mean_spectra(spectra),
+        )
+        report.add(
+            "Spectra",
+            "spectrum_difference.png",
+            "Spectrum difference",
+            "Mean fake minus mean real spectrum with a 95 % confidence band; above zero, the "
+            "fakes carry more power at that frequency.",
+            lambda: plots.plot_spectrum_difference(spectra),
+        )
 
     # ------------------------------------------------------------------ model
     metrics = None
@@ -343,8 +414,11 @@ def write_report(
         model = "Model"
         proba = det.predict_proba(table)[:, 1]
         threshold = float(getattr(det, "threshold", 0.5))
-        metrics = metrics_from_scores(labels, proba, threshold=threshold)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if labels is not None:
+            metrics = metrics_from_scores(labels, proba, threshold=threshold)
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        else:
+            report.skip("Metrics", no_labels)
         on_training = _training_status(det, df, training_data)
         explanation = det.explain(table)
         report.add(
@@ -372,9 +446,10 @@ def write_report(
         rng = np.random.default_rng(random_state)
         ok = np.isfinite(proba)
         rows = []
-        for label in (0, 1):
-            idx = np.flatnonzero((labels == label) & ok)
-            rows += sorted(rng.choice(idx, size=min(3, idx.size), replace=False).tolist())
+        for label in (0, 1) if labels is not None else (None,):
+            idx = np.flatnonzero(ok if label is None else (labels == label) & ok)
+            size = min(3 if label is not None else 6, idx.size)
+            rows += sorted(rng.choice(idx, size=size, replace=False).tolist())
         report.add(
             model,
             "explanations.png",
@@ -385,6 +460,7 @@ def write_report(
                 explanation, df["path"], rows=rows, labels=labels, top=6
             ),
         )
+    if det is not None:
         report.add(
             model,
             "roc.png",
@@ -424,6 +500,8 @@ def write_report(
             lambda: plots.plot_ablation(ablation),
         )
 
+    if report.bar is not None:
+        report.bar.close()
     page = out / REPORT_NAME
     page.write_text(
         _html(
@@ -447,7 +525,7 @@ def _html(
     report: _Report,
     title: str,
     df: pd.DataFrame,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     source: str,
     n_sample: int,
     det: Any,
@@ -455,7 +533,8 @@ def _html(
     on_training: str,
 ) -> str:
     esc = html.escape
-    n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    n_real = None if labels is None else int((labels == 0).sum())
+    n_fake = None if labels is None else int((labels == 1).sum())
     n_groups = df["group"].nunique() if "group" in df.columns else len(df)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -471,8 +550,8 @@ def _html(
         ("Source", source or "(DataFrame)"),
         ("Layout", df.attrs.get("layout", "n/a")),
         ("Images", f"{len(df):,}"),
-        ("Real", f"{n_real:,} ({n_real / len(df):.1%})"),
-        ("Fake", f"{n_fake:,} ({n_fake / len(df):.1%})"),
+        ("Real", "no labels" if n_real is None else f"{n_real:,} ({n_real / len(df):.1%})"),
+        ("Fake", "no labels" if n_fake is None else f"{n_fake:,} ({n_fake / len(df):.1%})"),
         ("Groups", f"{n_groups:,}"),
         ("Images in the distribution and spectrum figures", f"{n_sample:,}"),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_extract_accounts_for_every_input(tmp_path, demo_dir, capsys):
     code = main(["extract", str(manifest), "--out", str(out), "--groups", "fft,meta", "-q"])
     assert code == 0
     feats = pd.read_parquet(out)
-    errors = pd.read_csv(tmp_path / "errors.csv")
+    errors = pd.read_csv(tmp_path / "feats.errors.csv")
     assert set(feats["path"]) | set(errors["path"]) == set(table["path"])
     assert not set(feats["path"]) & set(errors["path"])
     assert len(errors) == 3 and set(errors["stage"]) == {"load"}
@@ -90,6 +91,25 @@ def test_extract_accounts_for_every_input(tmp_path, demo_dir, capsys):
     assert any(c.startswith("meta_") for c in feats.columns)
     summary = capsys.readouterr().out
     assert "24 ok, 3 failed of 27" in summary and "img/s" in summary
+    assert "24 extracted, 0 reused from cache, 3 failed" in summary  # a failure is not extracted
+    # a second run: every row from the cache; the rate counts only computed inputs
+    assert main(["extract", str(manifest), "--out", str(out), "--groups", "fft,meta", "-q"]) == 0
+    summary = capsys.readouterr().out
+    assert "0 extracted, 24 reused from cache, 3 failed" in summary
+    assert "over the 0 inputs computed" in summary
+
+
+def test_errors_file_is_named_after_the_output(tmp_path, demo_dir, capsys):
+    """Two extracts into one folder keep their own error lists; none when nothing failed."""
+    import pandas as pd
+
+    manifest, _ = _bad_folder(tmp_path, demo_dir)
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    assert main(["extract", str(manifest), "--out", str(a), "--groups", "fft", "-q"]) == 0
+    assert main(["extract", str(demo_dir), "--out", str(b), "--groups", "fft", "-q"]) == 0
+    assert len(pd.read_csv(tmp_path / "a.errors.csv")) == 3
+    assert not (tmp_path / "b.errors.csv").exists() and not (tmp_path / "errors.csv").exists()
+    assert "no failures" in capsys.readouterr().out
 
 
 def test_extract_gathers_chunks_into_row_groups(tmp_path, demo_dir, monkeypatch):
@@ -113,7 +133,7 @@ def test_extract_gathers_chunks_into_row_groups(tmp_path, demo_dir, monkeypatch)
     whole = tmp_path / "whole.parquet"
     assert main([*args[:3], str(whole), *args[4:], "-q"]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(whole))
-    assert len(pd.read_csv(tmp_path / "errors.csv")) == 3
+    assert len(pd.read_csv(tmp_path / "whole.errors.csv")) == 3
 
 
 def test_extract_nothing_usable_exit_code(tmp_path):
@@ -260,3 +280,221 @@ def test_parsing_does_not_import_scikit_learn():
         "build_parser().parse_args(['extract', 'x', '--out', 'y.parquet', '--groups', 'fft'])"
     )
     assert "sklearn" not in heavy_modules_after(code)
+
+
+# ------------------------------------------------------------------ issue 18: surfaces
+
+
+def _options(parser):
+    """(command, option strings, help) of every argument of every subcommand."""
+    import argparse
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            yield name, p, action
+
+
+def test_every_option_has_help_text():
+    """`deepfeat COMMAND --help` has a described line for every option and argument."""
+    from deepfeat.cli import build_parser
+
+    missing, absent = [], []
+    for name, p, action in _options(build_parser()):
+        label = "/".join(action.option_strings) or action.dest
+        if not (action.help or "").strip():
+            missing.append(f"{name} {label}")
+        text = p.format_help()
+        shown = action.option_strings or [action.metavar or action.dest]
+        if not all(opt in text for opt in shown):
+            absent.append(f"{name} {label}")
+    assert not missing, f"options without help text: {missing}"
+    assert not absent, f"options missing from --help: {absent}"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A demo set, its fft+meta features parquet and a model trained on it."""
+    from deepfeat import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("trained")
+    demo = make_demo_dataset(root / "demo", n_images=120, random_state=2)
+    feats = root / "feats.parquet"
+    assert main(["extract", str(demo), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
+    model = root / "model"
+    assert main(["train", str(feats), "--out", str(model), "-q"]) == 0
+    return demo, feats, model
+
+
+def test_train_prints_one_line_per_stage(tmp_path, trained, capsys):
+    _, feats, _ = trained
+    capsys.readouterr()
+    assert main(["train", str(feats), "--out", str(tmp_path / "m"), "--groups", "meta", "-q"]) == 0
+    out = capsys.readouterr().out
+    for start in ("features: ", "early stopping: ", "calibration: ", "refit: ", "leakage audit: "):
+        assert any(line.startswith(start) for line in out.splitlines()), (start, out)
+    assert "brier/ece: " in out and "cross-fitted" in out  # never the calibrator's own fold
+
+
+def test_leakage_audit_says_nothing_flagged(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 200
+    y = (rng.random(n) < 0.5).astype(int)
+    table = pd.DataFrame({"fft_000": y + rng.normal(0, 1.5, n), "meta_x": rng.normal(size=n)})
+    table["label"], table["group"] = y, np.arange(n) // 2
+    feats = tmp_path / "t.parquet"
+    table.to_parquet(feats)
+    assert main(["train", str(feats), "--out", str(tmp_path / "m"), "-q"]) == 0
+    assert "leakage audit: nothing flagged" in capsys.readouterr().out.splitlines()
+
+
+def test_predict_failed_rows_have_no_scores_or_contributions(tmp_path, trained, capsys):
+    import pandas as pd
+
+    demo, _, model = trained
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    good = sorted((demo / "real").iterdir())[0]
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(good), str(bad), "--out", str(out)]) == 0
+    table = pd.read_csv(out).set_index("path")
+    contrib = [c for c in table.columns if c.startswith("contrib_")]
+    assert contrib and table.loc[str(bad), contrib].isna().all()
+    assert pd.isna(table.loc[str(bad), "probability_fake"]) and table.loc[str(bad), "error"]
+    assert table.loc[str(good), contrib].notna().all()
+    capsys.readouterr()
+    assert main(["predict", str(model), str(bad)]) == 3
+    row = json.loads(capsys.readouterr().out)  # valid JSON: no NaN
+    assert row["probability_fake"] is None and row["error"]
+    assert all(row[c] is None for c in row if c.startswith("contrib_"))
+
+
+def test_predict_keeps_paths_as_given_and_reports_duplicates(
+    tmp_path, trained, monkeypatch, capsys
+):
+    import pandas as pd
+
+    demo, _, model = trained
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    target = sorted((demo / "fake").iterdir())[0]
+    (photos / "x.png").symlink_to(target)
+    (photos / "copy.png").symlink_to(target)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), "photos/x.png", "photos", "--out", str(out)]) == 0
+    paths = pd.read_csv(out)["path"].tolist()
+    assert paths == ["photos/x.png", "photos/copy.png", "photos/x.png"]
+    err = capsys.readouterr().err
+    assert "2 input(s) are the same file as another input" in err
+
+
+def test_predict_threshold_and_fpr(tmp_path, trained, capsys):
+    import pandas as pd
+
+    demo, _, model = trained
+    out = tmp_path / "p.csv"
+    assert (
+        main(["predict", str(model), str(demo), "--out", str(out), "--threshold", "0", "-q"]) == 0
+    )
+    assert (pd.read_csv(out)["label"] == "fake").all()
+    args = ["predict", str(model), str(demo), "--out", str(out), "-q"]
+    assert main([*args, "--fpr", "0", "--reference", str(demo)]) == 0
+    table = pd.read_csv(out)
+    real = table["path"].str.contains("/real/")
+    assert (table.loc[real, "label"] == "real").all()
+    assert "of the" in capsys.readouterr().err
+    assert main([*args, "--fpr", "0.05"]) == 1  # needs --reference
+
+
+def test_report_reads_the_parquet_and_takes_unlabelled_input(tmp_path, trained, monkeypatch):
+    import deepfeat.features._combined as combined
+
+    demo, feats, model = trained
+
+    def no_extraction(*a, **k):
+        raise AssertionError("report re-extracted features it was given")
+
+    monkeypatch.setattr(combined.ImageFeatures, "transform", no_extraction)
+    out = tmp_path / "r"
+    assert main(["report", str(feats), "--model", str(model), "--out", str(out), "-q"]) == 0
+    assert (out / "samples.png").is_file() and (out / "metrics.json").is_file()
+    monkeypatch.undo()
+    plain = tmp_path / "r2"
+    args = ["report", str(demo / "fake"), "--model", str(model), "--out", str(plain), "-q"]
+    assert main([*args, "--training-data", "no"]) == 0
+    html = (plain / "report.html").read_text()
+    assert "needs labels" in html and not (plain / "roc.png").exists()
+    assert (plain / "samples.png").is_file() and (plain / "shap_summary.png").is_file()
+
+
+def test_report_training_hint_names_a_real_option():
+    from deepfeat.cli import build_parser
+    from deepfeat.report import _TRAINING_NOTES
+
+    helps = {
+        opt
+        for name, _, a in _options(build_parser())
+        if name == "report"
+        for opt in a.option_strings
+    }
+    assert "--training-data" in _TRAINING_NOTES["maybe"] and "--training-data" in helps
+
+
+def test_progress_on_a_terminal_only_and_quiet(monkeypatch, trained, tmp_path, capsys):
+    """tqdm bars go to stderr on a terminal; --quiet or a pipe silences them."""
+    import deepfeat.cli as cli
+
+    demo, feats, model = trained
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    commands = {
+        "train": ["train", str(feats), "--out", str(tmp_path / "m"), "--groups", "fft"],
+        "ablation": ["ablation", str(feats), "--cv", "2", "--groups", "fft"],
+        "predict": ["predict", str(model), str(demo / "real"), "--out", str(tmp_path / "p.csv")],
+        "evaluate": ["evaluate", str(model), str(demo)],
+        "report": ["report", str(feats), "--out", str(tmp_path / "r")],
+    }
+    for name, args in commands.items():
+        capsys.readouterr()
+        assert cli.main(args) == 0, name
+        err = capsys.readouterr().err
+        assert "it/s" in err or "/s]" in err or "fig" in err, (name, err[-300:])
+        assert cli.main([*args, "-q"]) == 0
+        assert "/s]" not in capsys.readouterr().err, name
+
+
+def test_sidecar_is_opt_in_on_the_command_line(tmp_path, demo_dir, capsys):
+    """--sidecar COL at extract/train; predicting without COL is an error unless allowed."""
+    import numpy as np
+    import pandas as pd
+
+    from deepfeat import load_dataset
+
+    df = load_dataset(demo_dir)
+    df["width_px"] = np.random.default_rng(0).integers(100, 2000, len(df)).astype(float)
+    manifest = tmp_path / "m.csv"
+    df.to_csv(manifest, index=False)
+    plain, side = tmp_path / "plain.parquet", tmp_path / "side.parquet"
+    args = ["extract", str(manifest), "--groups", "fft,meta", "-q", "--out"]
+    assert main([*args, str(plain)]) == 0
+    assert not [c for c in pd.read_parquet(plain).columns if c.startswith("meta_sidecar_")]
+    assert main([*args, str(side), "--sidecar", "width_px"]) == 0
+    assert "meta_sidecar_width_px" in pd.read_parquet(side).columns
+    model = tmp_path / "model"
+    assert main(["train", str(manifest), "--out", str(model), "--groups", "fft,meta"]) == 0
+    card = json.loads((model / "card.json").read_text())
+    assert card["sidecar_columns"] == []
+    train = ["train", str(side), "--out", str(model), "--sidecar", "width_px", "-q"]
+    assert main(train) == 0
+    assert json.loads((model / "card.json").read_text())["sidecar_columns"] == ["width_px"]
+    capsys.readouterr()
+    one = df["path"].iloc[0]
+    assert main(["predict", str(model), one]) == 1
+    assert "width_px" in capsys.readouterr().err
+    assert main(["predict", str(model), one, "--allow-missing-sidecar"]) == 0
+    assert main(["predict", str(model), str(manifest), "--out", str(tmp_path / "p.csv")]) == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfeat import ImageFeatures, ImageLoadError, load_dataset
+from deepfeat import ImageFeatures, ImageLoadError, MetadataFeatures, load_dataset
 from deepfeat.features._combined import GROUPS, feature_group
 
 
@@ -131,7 +131,10 @@ def test_arrays_and_progress(small, capsys):
 
 def test_sidecar_columns_from_a_dataset(dfdc_dir):
     df = load_dataset(dfdc_dir).iloc[:6]
-    feats = ImageFeatures(groups=("meta",)).set_output(transform="pandas")
+    default = ImageFeatures(groups=("meta",)).fit(df, df["label"])
+    assert not any("sidecar" in c for c in default.get_feature_names_out())  # opt-in only
+    meta = MetadataFeatures(sidecar=["original_width"])
+    feats = ImageFeatures(groups=("meta",), meta=meta).set_output(transform="pandas")
     table = feats.fit_transform(df, df["label"])
     assert "meta_sidecar_original_width" in table.columns
     np.testing.assert_array_equal(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -185,3 +187,39 @@ def test_real_k140_layouts(k140_dir):
     assert (df["label"] == 0).sum() == 536 and (df["label"] == 1).sum() == 544
     folders = load_dataset(k140_dir, layout="folders")
     assert sorted(folders["path"]) == sorted(df["path"])
+
+
+def test_paths_keep_symlinks_and_duplicates_are_reported(tmp_path, caplog):
+    """A dataset reached through a symlink keeps the link in its paths (no resolution)."""
+    from deepfeat.datasets import duplicate_paths, list_images
+
+    real = make_demo_dataset(tmp_path / "real_place", n_images=10)
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    df = load_dataset(link)
+    assert all(p.startswith(str(link) + os.sep) for p in df["path"])
+    assert df.attrs["duplicates"] == {}
+    img = Path(df["path"].iloc[0])
+    (img.parent / "alias.jpg").symlink_to(img)
+    listed = list_images(link)
+    assert str(img.parent / "alias.jpg") in listed and all(p.startswith(str(link)) for p in listed)
+    dups = duplicate_paths(listed)
+    assert dups == {str(img.parent / "alias.jpg"): str(img)} or dups == {
+        str(img): str(img.parent / "alias.jpg")
+    }
+    with caplog.at_level("WARNING"):
+        folders = load_dataset(link, layout="folders")
+    assert len(folders.attrs["duplicates"]) == 1 and "same file" in caplog.text
+
+
+@pytest.mark.realdata
+def test_real_dfdc_layout_through_a_symlinked_shared_folder(dfdc_dir, tmp_path):
+    """`../shared` may be a symlink: the loaded paths stay under the link."""
+    shared = tmp_path / "shared"
+    shared.symlink_to(dfdc_dir.parent, target_is_directory=True)
+    df = load_dataset(shared / dfdc_dir.name)
+    assert len(df) == 2892
+    manifest = pd.read_csv(dfdc_dir / "manifest.csv")
+    by_path = dict(zip(manifest["path"], manifest["pair_group"]))
+    rel = [p.split(str(shared / dfdc_dir.name) + "/")[1] for p in df["path"]]
+    assert [by_path[r] for r in rel] == df["group"].tolist()

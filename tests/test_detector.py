@@ -6,6 +6,7 @@ import json
 import pickle
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deepfeat import DeepfakeDetector, ImageFeatures, evaluate, grouped_splits, load_dataset
+from deepfeat import (
+    DeepfakeDetector,
+    ImageFeatures,
+    MetadataFeatures,
+    evaluate,
+    grouped_splits,
+    load_dataset,
+)
 from deepfeat.detector import ModelFileError
 from deepfeat.evaluation import metrics_from_scores
 
@@ -98,7 +106,7 @@ def test_predict_shapes_threshold_and_decision(demo_features):
     assert (det.predict(X)[df.label.to_numpy() == 0] == 0).all()
 
 
-@pytest.mark.parametrize("kind", ["isotonic", "sigmoid"])
+@pytest.mark.parametrize("kind", ["isotonic", "sigmoid", "smooth"])
 def test_calibration(kind):
     X, y, g = _table(600)
     det = _fast(calibration=kind).fit(X, y, groups=g)
@@ -108,6 +116,63 @@ def test_calibration(kind):
     margin = det.decision_function(X)
     order = np.argsort(margin)
     assert np.all(np.diff(p[order]) >= -1e-9)  # calibration is monotone
+
+
+@pytest.mark.parametrize("kind", ["isotonic", "sigmoid", "smooth"])
+def test_validation_calibration_quality_is_out_of_sample(kind):
+    """The fold a calibration map is fitted on never scores it (isotonic gave ECE 0 there)."""
+    from deepfeat.detector import _Calibrator
+
+    X, y, g = _table(600)
+    det = _fast(calibration=kind).fit(X, y, groups=g)
+    m = det.validation_metrics_
+    assert "cross-fitted" in m["calibration_evaluation"]
+    assert m["ece"] > 0.01  # the in-sample isotonic ECE of the same fold is exactly 0
+    train, val = det._holdout(y, np.asarray(g).astype(str))
+    early = det._xgb(det.n_estimators, det.early_stopping_rounds).fit(
+        X.to_numpy(np.float32)[train],
+        y[train],
+        eval_set=[(X.to_numpy(np.float32)[val], y[val])],
+        verbose=False,
+    )
+    raw = early.predict_proba(X.to_numpy(np.float32)[val])[:, 1]
+    own = _Calibrator.fit(kind, raw, y[val])(raw)
+    assert m["ece"] != pytest.approx(metrics_from_scores(y[val], own)["ece"])
+
+
+def test_tiny_validation_fold_reports_no_calibration_quality():
+    """Too few samples to cross-fit the map: Brier and ECE are left out, and it says so."""
+    rng = np.random.default_rng(0)
+    raw, y = rng.random(30), np.r_[0, np.ones(29, int)]  # one real: no two parts with both
+    det = _fast(calibration="isotonic")
+    m = det._validation_metrics(raw, y, np.arange(30).astype(str))
+    assert "ece" not in m and "brier" not in m and "roc_auc" in m
+    assert m["calibration_evaluation"].startswith("not reported")
+    m = _fast(calibration=None)._validation_metrics(raw, y, np.arange(30).astype(str))
+    assert "ece" in m and m["calibration_evaluation"].startswith("uncalibrated")
+
+
+def test_smooth_calibration_keeps_distinct_probabilities(tmp_path):
+    from deepfeat.detector import _Calibrator
+
+    rng = np.random.default_rng(0)
+    raw = rng.random(2000)
+    y = (rng.random(2000) < raw).astype(int)
+    iso = _Calibrator.fit("isotonic", raw, y)(raw)
+    smooth_map = _Calibrator.fit("smooth", raw, y)
+    smooth = smooth_map(raw)
+    assert len(np.unique(smooth)) > 10 * len(np.unique(iso))
+    assert np.all(np.diff(smooth[np.argsort(raw)]) >= -1e-12)  # monotone
+    again = _Calibrator.from_json(json.loads(json.dumps(smooth_map.to_json())))
+    np.testing.assert_array_equal(again(raw), smooth)
+
+
+def test_default_calibration_is_the_measured_choice():
+    from deepfeat._calibration import DEFAULT_CALIBRATION
+
+    assert DeepfakeDetector().calibration == DEFAULT_CALIBRATION == "sigmoid"
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "calibration.md").read_text()
+    assert "`sigmoid`" in doc and "bench_calibration.py" in doc
 
 
 def test_importances_and_explanations():
@@ -267,11 +332,49 @@ def test_pipeline_and_grid_search_with_groups():
     assert search.best_score_ > 0.7
 
 
+#: sklearn checks that train on labels other than 0/1 or real/fake (e.g. {1, 2} or
+#: {"one", "two"}): the detector refuses them on purpose (issue 18), so column 1 of
+#: predict_proba is always P(fake).
+_LABEL_CHECKS = {
+    name: "labels must be 0/1 or real/fake; other labels are refused on purpose"
+    for name in (
+        "check_estimators_dtypes",
+        "check_classifier_data_not_an_array",
+        "check_classifiers_classes",
+        "check_fit2d_1feature",
+    )
+}
+
+
 @pytest.mark.slow
-@parametrize_with_checks([DeepfakeDetector(n_estimators=10, audit=False)])
+@parametrize_with_checks(
+    [DeepfakeDetector(n_estimators=10, audit=False)],
+    expected_failed_checks=lambda est: _LABEL_CHECKS,
+)
 def test_sklearn_checks_on_numeric_tables(estimator, check):
     """On a plain numeric table the detector is an ordinary sklearn binary classifier."""
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "labels", [["REAL", "FAKE"], ["real", "fake"], [" Real", "Fake "], ["0", "1"], [0.0, 1.0]]
+)
+def test_label_names_map_to_0_real_1_fake(labels):
+    """String labels never sort into classes_: column 1 of predict_proba is P(fake)."""
+    X, y, g = _table()
+    named = np.where(y == 1, labels[1], labels[0])
+    det = _fast().fit(X.to_numpy(), named, groups=g)
+    ref = _fast().fit(X.to_numpy(), y, groups=g)
+    assert det.classes_.tolist() == [0, 1]
+    np.testing.assert_allclose(det.predict_proba(X.to_numpy()), ref.predict_proba(X.to_numpy()))
+    assert set(det.predict(X.to_numpy()).tolist()) <= {0, 1}
+
+
+@pytest.mark.parametrize("labels", [["yes", "no"], [1, 2], ["real", "deepfake"], [-1, 1]])
+def test_other_labels_are_a_clear_error(labels):
+    X, y, g = _table()
+    with pytest.raises(ValueError, match="0 \\(real\\) and 1 \\(fake\\)"):
+        _fast().fit(X.to_numpy(), np.where(y == 1, labels[1], labels[0]), groups=g)
 
 
 def _dense_linear_table(n=400, d=300, seed=0):
@@ -305,18 +408,106 @@ def test_linear_probe_stacks_an_out_of_fold_score(tmp_path):
     assert len(keep.model_columns_) == X.shape[1] + 1
 
 
-def test_sidecar_columns_survive_save_load_and_parquet(tmp_path, dfdc_dir):
-    """A model trained with DFDC sidecar columns predicts from paths after loading."""
+def _with_sidecar(demo_dir):
+    """The demo set with a numeric sidecar column (as DFDC's original_width)."""
+    df = load_dataset(demo_dir)
+    rng = np.random.default_rng(1)
+    return df.assign(width_px=rng.integers(200, 1900, len(df)).astype(float))
+
+
+def test_default_model_uses_only_the_image_file(demo_dir, tmp_path):
+    """Sidecar columns of the dataset table are never features unless asked for."""
+    df = _with_sidecar(demo_dir)
+    det = _fast(groups=("fft", "meta"), n_estimators=10).fit(df)
+    assert not [c for c in det.columns_ if c.startswith("meta_sidecar_")]
+    assert det.sidecar_columns_ == []
+    # the same scores from the table and from the bare files
+    np.testing.assert_array_equal(det.predict_proba(df), det.predict_proba(list(df["path"])))
+    card = json.loads((det.save(tmp_path / "m") / "card.json").read_text())
+    assert card["sidecar_columns"] == []
+
+
+def test_sidecar_is_opt_in_recorded_and_required(demo_dir, tmp_path):
+    from deepfeat.features._meta import MissingSidecarError
+
+    df = _with_sidecar(demo_dir)
+    det = _fast(groups=("fft", "meta"), n_estimators=10, sidecar=["width_px"]).fit(df)
+    assert "meta_sidecar_width_px" in det.columns_
+    assert det.sidecar_columns_ == ["width_px"]
+    path = det.save(tmp_path / "m")
+    assert json.loads((path / "card.json").read_text())["sidecar_columns"] == ["width_px"]
+    loaded = DeepfakeDetector.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(df), det.predict_proba(df))
+    with pytest.raises(MissingSidecarError, match="width_px"):
+        loaded.predict_proba(list(df["path"][:3]))  # never a silent NaN
+    with pytest.raises(MissingSidecarError):
+        loaded.predict_proba(df.drop(columns="width_px"))
+    loaded.set_params(allow_missing_sidecar=True)
+    assert np.isfinite(loaded.predict_proba(list(df["path"][:3]))).all()
+    with pytest.raises(ValueError, match="meta"):
+        _fast(groups=("fft",), sidecar=["width_px"]).fit(df)
+
+
+def test_sidecar_from_a_feature_table(demo_dir):
+    """A table with meta_sidecar_* columns: used only when sidecar= names them."""
+    df = _with_sidecar(demo_dir)
+    ext = ImageFeatures(groups=("fft", "meta"), meta=MetadataFeatures(sidecar=["width_px"]))
+    table = ext.fit(df).set_output(transform="pandas").transform(df)
+    plain = _fast(n_estimators=10, features=ext).fit(table, df["label"], groups=df["group"])
+    assert "meta_sidecar_width_px" not in plain.columns_
+    assert plain.predict_proba(list(df["path"][:2])).shape == (2, 2)  # asks for no sidecar
+    opted = _fast(n_estimators=10, features=ext, sidecar=["width_px"])
+    opted.fit(table, df["label"], groups=df["group"])
+    assert opted.sidecar_columns_ == ["width_px"]
+    with pytest.raises(ValueError, match="no \\['meta_sidecar_other'\\]"):
+        _fast(sidecar=["other"]).fit(table, df["label"])
+
+
+@pytest.mark.realdata
+def test_real_dfdc_sidecar_opt_in(tmp_path, dfdc_dir):
+    """DFDC's original_width/height: out by default, in (and required) when asked for."""
     from deepfeat.cli import main
 
     df = load_dataset(dfdc_dir).iloc[:80]
     det = _fast(groups=("fft", "meta"), n_estimators=10, early_stopping_rounds=None).fit(df)
-    assert "meta_sidecar_original_width" in det.columns_
+    assert not any(c.startswith("meta_sidecar_") for c in det.columns_)
+    side = ["original_width", "original_height"]
+    det = _fast(groups=("meta",), n_estimators=10, early_stopping_rounds=None, sidecar=side)
+    det.fit(df)
+    assert {"meta_sidecar_original_width", "meta_sidecar_original_height"} <= set(det.columns_)
     loaded = DeepfakeDetector.load(det.save(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.predict_proba(df), det.predict_proba(df))
-    assert loaded.predict_proba(list(df["path"][:3])).shape == (3, 2)  # sidecar NaN from paths
     manifest = tmp_path / "m.csv"
     df.to_csv(manifest, index=False)
     feats = tmp_path / "f.parquet"
-    assert main(["extract", str(manifest), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
-    assert main(["train", str(feats), "--out", str(tmp_path / "m2")]) == 0
+    args = ["extract", str(manifest), "--out", str(feats), "--groups", "fft,meta", "-q"]
+    assert main([*args, "--sidecar", "original_width"]) == 0
+    out = tmp_path / "m2"
+    assert main(["train", str(feats), "--out", str(out), "--sidecar", "original_width", "-q"]) == 0
+    assert json.loads((out / "card.json").read_text())["sidecar_columns"] == ["original_width"]
+
+
+def test_fit_logs_every_stage_and_shows_progress_only_when_asked(caplog, capsys):
+    X, y, g = _table(600)
+    with caplog.at_level("INFO", logger="deepfeat.detector"):
+        det = _fast(audit=True).fit(X, y, groups=g)
+    text = caplog.text
+    for stage in ("features: ", "early stopping: ", "calibration: sigmoid", "refit: "):
+        assert stage in text, stage
+    assert det.training_summary_["stages"][-1].startswith("leakage audit: ")
+    assert "train" not in capsys.readouterr().err  # progress=False: silent
+    _fast(progress=True).fit(X, y, groups=g)
+    assert "stage" in capsys.readouterr().err
+
+
+def test_explain_gives_a_failed_input_no_contributions(demo_dir, tmp_path):
+    df = load_dataset(demo_dir)
+    det = _fast(groups=("fft", "meta"), n_estimators=10).fit(df)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    ex = det.explain([str(bad), df["path"].iloc[0]])
+    contrib = [c for c in ex.columns if c.startswith("contrib_")]
+    assert ex.loc[0, ["proba", "margin", *contrib]].isna().all()
+    assert ex.loc[0, "top_features"] == []
+    assert ex.loc[1, ["proba", *contrib]].notna().all() and ex.loc[1, "top_features"]
+    assert det.extraction_failures_["path"].tolist() == [str(bad)]

@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfeat import DeepfakeDetector, ImageFeatures, load_dataset, make_demo_dataset
+from deepfeat import (
+    DeepfakeDetector,
+    ImageFeatures,
+    MetadataFeatures,
+    load_dataset,
+    make_demo_dataset,
+)
 from deepfeat.evaluation import grouped_splits
 from deepfeat.features._cache import extract_table
 
@@ -59,8 +65,7 @@ def data(tmp_path_factory) -> pd.DataFrame:
         ]
     )
     manifest = pd.concat([manifest, extra], ignore_index=True)
-    # without the sidecar for the CLI test: a model card does not keep the sidecar columns
-    # MetadataFeatures chose, so `deepfeat train features.parquet` fails locally with them
+    # without the sidecar for the CLI test (sidecar columns are opt-in: --sidecar COL)
     manifest.to_csv(root / "plain.csv", index=False)
     manifest["width_px"] = np.arange(len(manifest), dtype=float) % 7 + 120.0
     manifest.to_csv(root / "all.csv", index=False)
@@ -127,7 +132,8 @@ def test_features_and_failures_equal_local_bitwise(client, data):
     from deepfeat.distributed import extract_features, warm_up, worker_cache_info
 
     df = _subset_with_failures(data, 10)  # 12 rows → 3 partitions of 4
-    ext = ImageFeatures(batch_size=4).fit(df, df["label"])
+    meta = MetadataFeatures(sidecar=["width_px"])  # sidecar columns are opt-in
+    ext = ImageFeatures(batch_size=4, meta=meta).fit(df, df["label"])
     local, local_fails = extract_table(df, ext)
     assert len(local_fails) >= 2  # both bad files failed locally
 
@@ -276,9 +282,9 @@ def test_cli_helpers_extract_and_train_on_a_scheduler(client, data, tmp_path, ca
     local = pd.read_parquet(tmp_path / "local.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "d" / "dask.parquet"), local)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "f" / "feats"), local)
-    errors = pd.read_csv(tmp_path / "errors.csv")
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "d" / "errors.csv"), errors)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f" / "errors.csv"), errors)
+    errors = pd.read_csv(tmp_path / "local.errors.csv")  # named after each output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "d" / "dask.errors.csv"), errors)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f" / "feats.errors.csv"), errors)
     assert len(errors) >= 2
 
     for source, out in ((tmp_path / "d" / "dask.parquet", "m1"), (csv, "m2")):

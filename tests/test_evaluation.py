@@ -132,3 +132,20 @@ def test_ablation_logs_a_repeated_fit_warning_once(caplog):
     with caplog.at_level(logging.WARNING):
         DeepfakeDetector(n_estimators=10).fit(X, y)
     assert any("too few samples" in r.getMessage() for r in caplog.records)
+
+
+def test_ablation_progress_and_stage_logs(caplog, capsys):
+    import pandas as pd
+
+    from deepfeat import DeepfakeDetector, ablation
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 90)
+    X = pd.DataFrame({"fft_000": y + rng.normal(0, 0.5, 90), "meta_x": rng.normal(size=90)})
+    est = DeepfakeDetector(n_estimators=20, audit=False)
+    with caplog.at_level("INFO", logger="deepfeat.evaluation"):
+        ablation(X, y, cv=3, estimator=est)
+    assert "ablation fft+meta: ROC AUC" in caplog.text
+    assert "ablation" not in capsys.readouterr().err
+    ablation(X, y, cv=3, estimator=est, progress=True)
+    assert "9/9" in capsys.readouterr().err

@@ -596,7 +596,8 @@ def test_transformer_names_output_and_set_output(jpeg_files):
 def test_sidecar_auto_join_and_leak_refusal(jpeg_files, caplog):
     data = _dataset(jpeg_files)
     data["is_fake"] = data["label"] * 1.0  # numeric copy of the label
-    tr = MetadataFeatures()  # sidecar="auto"
+    assert MetadataFeatures().fit(data, data["label"]).sidecar_columns_ == []  # opt-in only
+    tr = MetadataFeatures(sidecar="auto")
     with caplog.at_level(logging.WARNING):
         out = tr.set_output(transform="pandas").fit(data, data["label"]).transform(data)
     assert tr.sidecar_columns_ == ["original_width", "original_height"]
@@ -604,8 +605,14 @@ def test_sidecar_auto_join_and_leak_refusal(jpeg_files, caplog):
     assert list(out.columns[-2:]) == ["meta_sidecar_original_width", "meta_sidecar_original_height"]
     np.testing.assert_array_equal(out["meta_sidecar_original_width"], data["original_width"])
     assert (out.index == data.index).all()
-    # plain paths: same columns, sidecar NaN
-    plain = tr.transform(jpeg_files)
+    # plain paths: an error, never a silent NaN; NaN only when allowed explicitly
+    from deepfeat.features._meta import MissingSidecarError
+
+    with pytest.raises(MissingSidecarError, match="original_width"):
+        tr.transform(jpeg_files)
+    with pytest.raises(MissingSidecarError):
+        tr.transform(data.drop(columns="original_height"))
+    plain = tr.set_params(allow_missing_sidecar=True).transform(jpeg_files)
     assert list(plain.columns) == list(out.columns)
     assert plain["meta_sidecar_original_width"].isna().all()
 
@@ -624,7 +631,7 @@ def test_sidecar_auto_join_and_leak_refusal(jpeg_files, caplog):
 
 def test_pickle_and_clone(jpeg_files):
     data = _dataset(jpeg_files)
-    tr = MetadataFeatures(on_error="record").fit(data)
+    tr = MetadataFeatures(sidecar="auto", on_error="record").fit(data)
     X = tr.transform(data)
     again = pickle.loads(pickle.dumps(tr))
     np.testing.assert_array_equal(again.transform(data), X)
@@ -639,8 +646,8 @@ def test_dfdc_faces_through_load_dataset(dfdc_dir):
     from deepfeat import load_dataset
 
     data = load_dataset(dfdc_dir).head(40)
-    tr = MetadataFeatures(on_error="record").set_output(transform="pandas")
-    out = tr.fit(data, data["label"]).transform(data)
+    tr = MetadataFeatures(sidecar=["original_width"], on_error="record")
+    out = tr.set_output(transform="pandas").fit(data, data["label"]).transform(data)
     assert tr.failures_.empty
     assert "meta_sidecar_original_width" in out.columns
     np.testing.assert_allclose(
@@ -657,7 +664,7 @@ def test_kernel_rows_match_transform_and_pickle(tmp_path):
     path = tmp_path / "a.jpg"
     Image.new("RGB", (40, 30), "gray").save(path, quality=80)
     data = pd.DataFrame({"path": [str(path)], "label": [0], "original_width": [123]})
-    tr = MetadataFeatures().fit(data)
+    tr = MetadataFeatures(sidecar=["original_width"]).fit(data)
     kernel = pickle.loads(pickle.dumps(tr.kernel()))
     row = kernel(str(path))
     assert row.shape == (len(tr.get_feature_names_out()),) and np.isnan(row[-1])

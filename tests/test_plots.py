@@ -573,3 +573,24 @@ def test_report_skips_figures_it_cannot_draw(demo_df, tmp_path):
 def test_plots_module_reexports_write_report(demo_df, tmp_path):
     page = plots.write_report(demo_df.iloc[:8], tmp_path, max_images=8, dpi=40)
     assert page.is_file()
+
+
+def test_report_from_a_features_parquet_and_unlabelled_images(
+    demo_df, demo_features, demo_detector, tmp_path, monkeypatch
+):
+    """A parquet from `extract` is read, never re-extracted; no labels: figures left out."""
+    table = pd.concat([demo_df.reset_index(drop=True), demo_features], axis=1)
+    path = tmp_path / "feats.parquet"
+    table.to_parquet(path)
+    monkeypatch.setattr(
+        ImageFeatures, "transform", lambda *a, **k: pytest.fail("re-extracted the features")
+    )
+    page = write_report(path, tmp_path / "rep", detector=demo_detector, dpi=40)
+    assert (tmp_path / "rep" / "metrics.json").is_file() and "Metrics" in page.read_text()
+    unlabelled = table.drop(columns=["label"])
+    unlabelled.to_parquet(path)
+    page = write_report(path, tmp_path / "rep2", detector=demo_detector, dpi=40, progress=True)
+    html = page.read_text()
+    assert "needs labels" in html and not (tmp_path / "rep2" / "metrics.json").exists()
+    assert (tmp_path / "rep2" / "samples.png").is_file()
+    assert (tmp_path / "rep2" / "shap_summary.png").is_file()

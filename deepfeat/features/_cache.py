@@ -194,6 +194,8 @@ class ExtractedChunk(NamedTuple):
     values: np.ndarray
     failures: list[dict[str, str]]
     n_extracted: int
+    #: Which rows of the chunk were computed in this run (the others: cache or unreadable).
+    computed: np.ndarray | None = None
 
 
 def iter_extract(
@@ -244,7 +246,9 @@ def iter_extract(
     ]
     computing = [k for k, t in enumerate(todo) if t]
     meta = getattr(extractor, "transformers_", {}).get("meta")
-    with_sidecar = isinstance(inputs, pd.DataFrame) and hasattr(meta, "sidecar_features")
+    if hasattr(meta, "check_sidecar"):
+        meta.check_sidecar(inputs)  # a missing sidecar column is an error, before any work
+    with_sidecar = hasattr(meta, "sidecar_features")
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -280,11 +284,15 @@ def iter_extract(
             if bar is not None:
                 bar.update(sum(1 for i in c if i in unreadable))
             if with_sidecar:
-                side = meta.sidecar_features(inputs.iloc[c.start : c.stop], len(c))
+                part = inputs.iloc[c.start : c.stop] if isinstance(inputs, pd.DataFrame) else c
+                side = meta.sidecar_features(part, len(c))
                 if side is not None:
+                    ok = ~np.isnan(out).all(axis=1)  # a failed input stays all-NaN
                     for col in side.columns:
-                        out[:, names.index(col)] = side[col].to_numpy(dtype=np.float32)
-            yield ExtractedChunk(c.start, c.stop, out, failures, len(todo[k]))
+                        out[ok, names.index(col)] = side[col].to_numpy(dtype=np.float32)[ok]
+            computed = np.zeros(len(c), dtype=bool)
+            computed[[i - c.start for i in todo[k]]] = True
+            yield ExtractedChunk(c.start, c.stop, out, failures, len(todo[k]), computed)
     finally:
         stream.close()
         if bar is not None:

@@ -332,6 +332,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             (see ``failures_``) or a feature is undefined for a file.
         """
         check_is_fitted(self, "transformers_")
+        meta = self.transformers_.get("meta")
+        if meta is not None and hasattr(meta, "check_sidecar"):
+            meta.check_sidecar(X)  # before any work: a missing sidecar column is an error
         items = as_items(X)
         n = len(items)
         t0 = time.perf_counter()
@@ -345,14 +348,15 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
-        meta = self.transformers_.get("meta")
         if meta is not None and hasattr(meta, "sidecar_features"):
-            # numeric sidecar columns of a dataset DataFrame (e.g. DFDC original_width)
+            # opted-in sidecar columns of a dataset DataFrame (e.g. DFDC original_width);
+            # a failed input stays all-NaN (a sidecar value alone is not a usable row)
             side = meta.sidecar_features(X, len(items))
             if side is not None and side.shape[1]:
                 names = list(self.feature_names_out_)
+                ok = ~np.isnan(out).all(axis=1)
                 for col in side.columns:
-                    out[:, names.index(col)] = side[col].to_numpy(dtype=np.float32)
+                    out[ok, names.index(col)] = side[col].to_numpy(dtype=np.float32)[ok]
         self.failures_ = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
         elapsed = time.perf_counter() - t0
         logger.info(

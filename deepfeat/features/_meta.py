@@ -21,7 +21,11 @@ from ._metadata import FEATURE_NAMES, _sidecar_names, metadata_vector, read_meta
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LEAK_COLUMNS", "MetadataFeatures", "read_metadata"]
+__all__ = ["LEAK_COLUMNS", "MetadataFeatures", "MissingSidecarError", "read_metadata"]
+
+
+class MissingSidecarError(ValueError):
+    """The features use a sidecar column that the input does not provide."""
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -32,17 +36,25 @@ class MetadataFeatures(ImageTransformer):
     """Stateless transformer of file-metadata features (columns ``meta_*``).
 
     Reads each file's headers (no pixel decode) with :func:`read_metadata`; see
-    ``docs/features_metadata.md`` for every column. When ``X`` is a dataset DataFrame
-    (:func:`deepfeat.load_dataset`: ``path, label, group`` + sidecar columns), numeric
-    sidecar columns are joined per row as ``meta_sidecar_<column>``.
+    ``docs/features_metadata.md`` for every column. By default every feature is computed
+    from the image file alone. Sidecar columns of a dataset DataFrame
+    (:func:`deepfeat.load_dataset`: ``path, label, group`` + e.g. DFDC ``original_width``)
+    are an explicit opt-in (``sidecar=[...]``): they are joined per row as
+    ``meta_sidecar_<column>`` and must then be present in every later input.
 
     Parameters
     ----------
-    sidecar : "auto", None or list of str, default="auto"
-        ``"auto"``: :meth:`fit` on a DataFrame keeps every numeric sidecar column except
-        provenance/leak columns (:data:`LEAK_COLUMNS`) and columns equal to the label
-        (those are skipped with a logged warning). A list names the columns explicitly;
-        asking for a leak column raises ``ValueError``. ``None`` joins nothing.
+    sidecar : None, list of str or "auto", default=None
+        ``None``: no sidecar column (features from the file only). A list names the columns
+        explicitly; asking for a leak column (:data:`LEAK_COLUMNS`) or a column equal to the
+        label raises ``ValueError``. ``"auto"``: :meth:`fit` on a DataFrame keeps every
+        numeric column except ``path, label, group``, leak columns and columns equal to
+        the label (skipped with a logged warning).
+    allow_missing_sidecar : bool, default=False
+        What :meth:`transform` does with an input that lacks an active sidecar column
+        (plain paths, or a DataFrame without the column): ``False`` raises
+        :class:`MissingSidecarError`; ``True`` logs a warning and leaves the feature NaN
+        (the model then sees a value it never saw in training).
     on_error : {"raise", "record"}, default="raise"
         ``"record"``: a file that is not an image gives a NaN row and a ``failures_`` row
         with stage ``meta`` instead of raising.
@@ -58,8 +70,7 @@ class MetadataFeatures(ImageTransformer):
     Notes
     -----
     Sidecar values are joined only when :meth:`transform` (or :meth:`sidecar_features`)
-    receives the DataFrame; for plain paths or arrays the sidecar columns are NaN. Without
-    :meth:`fit`, ``sidecar="auto"`` joins nothing.
+    receives the DataFrame. Without :meth:`fit`, ``sidecar="auto"`` joins nothing.
 
     Examples
     --------
@@ -74,9 +85,15 @@ class MetadataFeatures(ImageTransformer):
     needs_pixels = False
     stage = "meta"
 
-    def __init__(self, sidecar: str | Sequence[str] | None = "auto", on_error: str = "raise"):
+    def __init__(
+        self,
+        sidecar: str | Sequence[str] | None = None,
+        on_error: str = "raise",
+        allow_missing_sidecar: bool = False,
+    ):
         self.sidecar = sidecar
         self.on_error = on_error
+        self.allow_missing_sidecar = allow_missing_sidecar
 
     # -- parameters and sidecar selection ---------------------------------------------
     def _validate_params(self) -> None:
@@ -195,12 +212,14 @@ class MetadataFeatures(ImageTransformer):
     def sidecar_features(self, X: Any, n_rows: int | None = None) -> pd.DataFrame | None:
         """The sidecar block for ``X``: one float32 column per sidecar feature.
 
-        Returns ``None`` when no sidecar column is active; NaN columns when ``X`` is not a
-        DataFrame or lacks a column (logged).
+        Returns ``None`` when no sidecar column is active. When ``X`` is not a DataFrame or
+        lacks a column: :class:`MissingSidecarError`, or with ``allow_missing_sidecar`` NaN
+        columns (logged).
         """
         cols = self._active_sidecar()
         if not cols:
             return None
+        self.check_sidecar(X)
         names = _sidecar_names(cols)
         n = len(X) if n_rows is None and hasattr(X, "__len__") else n_rows
         data: dict[str, np.ndarray] = {}
@@ -208,12 +227,32 @@ class MetadataFeatures(ImageTransformer):
             if isinstance(X, pd.DataFrame) and col in X.columns:
                 values = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=np.float32)
             else:
-                if isinstance(X, pd.DataFrame):
-                    logger.warning("sidecar column %r missing from X; its feature is NaN", col)
+                logger.warning("sidecar column %r missing from the input; its feature is NaN", col)
                 values = np.full(int(n or 0), np.nan, dtype=np.float32)
             data[name] = values
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(data, index=index)
+
+    def missing_sidecar(self, X: Any) -> list[str]:
+        """The active sidecar columns that ``X`` does not provide (all of them for paths)."""
+        cols = self._active_sidecar()
+        if isinstance(X, pd.DataFrame):
+            return [c for c in cols if c not in X.columns]
+        return cols
+
+    def check_sidecar(self, X: Any) -> None:
+        """Raise :class:`MissingSidecarError` if ``X`` lacks an active sidecar column.
+
+        Does nothing with ``allow_missing_sidecar=True`` or without sidecar columns.
+        """
+        missing = self.missing_sidecar(X)
+        if missing and not self.allow_missing_sidecar:
+            raise MissingSidecarError(
+                f"the features use sidecar column(s) {missing} (meta_sidecar_*), which the "
+                "input does not provide: pass a dataset table with these columns, or allow "
+                "NaN for them explicitly (allow_missing_sidecar=True, CLI "
+                "--allow-missing-sidecar; the scores then differ from training)"
+            )
 
     def transform(self, X: Any) -> np.ndarray:
         """Metadata features of every input (sidecar columns joined from a DataFrame).
@@ -228,6 +267,7 @@ class MetadataFeatures(ImageTransformer):
             ``float32`` of shape ``(n_inputs, n_features_out_)``.
         """
         self._validate_params()
+        self.check_sidecar(X)
         items = as_items(X)
         out = self.transform_items(items)
         side = self.sidecar_features(X, len(items))
