@@ -197,10 +197,15 @@ def _write_features(table: pd.DataFrame, path: Path, extractor_json: dict[str, A
     meta = dict(arrow.schema.metadata or {})
     meta[b"deepfeat_extractor"] = json.dumps(extractor_json).encode()
     arrow = arrow.replace_schema_metadata(meta)
+    from ._lock import temporary_name
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(arrow, tmp)
-    os.replace(tmp, path)
+    tmp = temporary_name(path)  # unique: concurrent writers never share a temporary file
+    try:
+        pq.write_table(arrow, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _groups_arg(text: str) -> tuple[str, ...]:
@@ -287,18 +292,20 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
 
     Memory holds at most one row group of output (plus the footer metadata the writer keeps
     per row group) whatever the number of images; the file is written under a temporary
-    name and renamed into place only when complete. Chunks are gathered into row groups of
-    at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row group's footer
-    metadata in memory until it closes (about 1 MiB per row group of 1169 feature columns),
-    so a row group per 256-input chunk made memory grow with the number of inputs. Feature
-    columns are written without min/max statistics and dictionary encoding (never useful
-    on float features; they slow the writer and bloat the footer).
+    name of its own and renamed into place only when complete, under an exclusive lock of
+    ``out`` (a second run on the same ``--out`` is refused at once). Chunks are gathered
+    into row groups of at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row
+    group's footer metadata in memory until it closes (about 1 MiB per row group of 1169
+    feature columns), so a row group per 256-input chunk made memory grow with the number
+    of inputs. Feature columns are written without min/max statistics and dictionary
+    encoding (never useful on float features; they slow the writer and bloat the footer).
     """
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ._lock import OutputBusyError, OutputLock, temporary_name
     from .detector import _extractor_to_json
     from .features._base import FAILURE_COLUMNS
     from .features._cache import iter_extract
@@ -310,8 +317,11 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     meta = dict(schema.metadata or {})
     meta[b"deepfeat_extractor"] = json.dumps(_extractor_to_json(extractor)).encode()
     schema = schema.with_metadata(meta)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        lock = OutputLock(out).acquire()
+    except OutputBusyError as exc:
+        raise UserError(str(exc)) from None
+    tmp = temporary_name(out)
     n_rows = n_new = failed_rows = 0
     failures: list[dict[str, str]] = []
     pending: list[pa.Table] = []
@@ -349,6 +359,7 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+        lock.release()
     return n_rows, len(names), n_new, failed_rows, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
 
 

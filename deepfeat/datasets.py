@@ -114,13 +114,31 @@ def _label_value(value: object, where: str, mapping: Mapping[str, int] | None = 
 
 
 def list_images(folder: str | os.PathLike) -> list[str]:
-    """Sorted absolute paths of every image file below ``folder`` (recursive)."""
+    """Sorted absolute paths of every image file below ``folder`` (recursive).
+
+    Entries with an image ending that are not regular files (a FIFO, a device, a directory
+    named ``x.jpg``, a dangling or looping symbolic link) are listed too, so that
+    extraction refuses each one with a reason in the error table instead of dropping it
+    silently. Symbolic links to directories are not followed (they can loop); they are
+    logged.
+    """
     root = Path(folder)
-    return sorted(
-        str(p.resolve())
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    paths, links = [], []
+    for p in root.rglob("*"):
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            if p.is_symlink() and p.is_dir():
+                links.append(str(p))
+            continue
+        # special entries keep their own name (resolving a looping link fails)
+        paths.append(str(p.resolve() if p.is_file() else p.parent.resolve() / p.name))
+    if links:
+        logger.warning(
+            "%s: %d symbolic links to folders were not followed (first: %s)",
+            folder,
+            len(links),
+            ", ".join(sorted(links)[:3]),
+        )
+    return sorted(paths)
 
 
 def _detect_layout(root: Path) -> str:

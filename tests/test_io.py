@@ -243,7 +243,7 @@ def test_bad_inputs_raise_image_load_error(tmp_path, name):
 def test_missing_and_directory_paths(tmp_path):
     with pytest.raises(ImageLoadError, match="no such file"):
         load_image(tmp_path / "nope.jpg")
-    with pytest.raises(ImageLoadError, match="not a file"):
+    with pytest.raises(ImageLoadError, match="not a regular file"):
         load_image(tmp_path)
 
 
