@@ -8,6 +8,8 @@ import logging
 import os
 import re
 import shutil
+import threading
+import weakref
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +47,14 @@ FALLBACK_TREES = 200
 #: Tables smaller than this (rows × columns) train single-threaded when ``n_jobs=None``.
 SMALL_TABLE_CELLS = 1_000_000
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Per-thread extraction failures of each detector (see ``extraction_failures_``).
+_THREAD_STATE = threading.local()
+
+
+def _thread_failures() -> weakref.WeakKeyDictionary:
+    if not hasattr(_THREAD_STATE, "failures"):
+        _THREAD_STATE.failures = weakref.WeakKeyDictionary()
+    return _THREAD_STATE.failures
 
 
 class ModelFileError(ValueError):
@@ -390,15 +400,38 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                 "this detector was trained on a feature table: pass features, not images"
             )
         extractor = self.features_
-        values = extractor.transform(X)
+        values, failures = extractor.transform_with_failures(X)  # nothing shared is set
+        bad = np.isinf(values)
+        if bad.any():  # never expected; inf is treated as missing, like NaN
+            logger.warning("%d infinite feature values treated as missing", int(bad.sum()))
+            values[bad] = np.nan
         table = pd.DataFrame(values, columns=extractor.get_feature_names_out())
-        self.extraction_failures_ = extractor.failures_
+        self.extraction_failures_ = failures
+        table.attrs["failures"] = failures
         return table
+
+    @property
+    def extraction_failures_(self) -> pd.DataFrame:
+        """``path, stage, reason`` of the inputs that failed in this thread's last extraction.
+
+        Kept per thread, so concurrent ``predict_proba`` calls on one detector never see
+        each other's failures (the table returned by :meth:`extract` also carries them in
+        ``attrs["failures"]``).
+        """
+        failures = _thread_failures().get(self)
+        if failures is None:
+            raise AttributeError("extraction_failures_: nothing extracted in this thread yet")
+        return failures
+
+    @extraction_failures_.setter
+    def extraction_failures_(self, value: pd.DataFrame) -> None:
+        _thread_failures()[self] = value
 
     def _features(self, X: Any, fit: bool, y: Any = None) -> pd.DataFrame:
         kind = self._input_kind(X)
         if kind == "features":
             cols = [c for c in X.columns if _is_feature_column(c)]
+            _check_feature_table(X, cols)
             if fit:
                 wanted = self._groups_tuple()
                 cols = [c for c in cols if feature_group(c) in wanted]
@@ -545,6 +578,16 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         if not usable.all():
             logger.warning(
                 "%d samples without any feature were left out of training", (~usable).sum()
+            )
+        if not usable.any():
+            raise ValueError(
+                f"none of the {len(y)} samples has any feature value (every row is NaN): "
+                "did every input fail extraction? (see extraction_failures_)"
+            )
+        if len(np.unique(y[usable])) < 2:
+            raise ValueError(
+                f"after leaving out {(~usable).sum()} samples without any feature, only one "
+                "class is left; need real (0) and fake (1) samples with features"
             )
         Xv, yv, gv = table.to_numpy(dtype=np.float32)[usable], y[usable], g[usable]
 
@@ -1027,6 +1070,31 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         det.training_summary_ = dict(card.get("training") or {})
         det._set_importances()
         return det
+
+
+def _check_feature_table(X: pd.DataFrame, cols: list[str]) -> None:
+    """Refuse a feature table with duplicated feature columns or infinite values."""
+    counts = pd.Series(cols, dtype=object).value_counts()
+    dup = sorted(counts.index[counts > 1])
+    if dup:
+        raise ValueError(
+            f"the feature table has {len(dup)} duplicated column names (first: {dup[:5]}); "
+            "each feature must appear once"
+        )
+    bad, n_inf = [], 0
+    for c in cols:  # column by column: no copy of the whole table
+        try:
+            n = int(np.isinf(np.asarray(X[c], dtype=np.float32)).sum())
+        except (TypeError, ValueError):
+            continue  # not numeric: the conversion that follows explains it
+        if n:
+            bad.append(c)
+            n_inf += n
+    if bad:
+        raise ValueError(
+            f"the feature table has {n_inf} infinite values in {len(bad)} columns (first: "
+            f"{bad[:5]}); replace them with NaN (missing) or finite values"
+        )
 
 
 def _clone(estimator: Any) -> Any:

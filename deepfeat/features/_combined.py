@@ -310,6 +310,21 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             ``float32`` of shape ``(n_inputs, n_features_out_)``; NaN where a group failed
             (see ``failures_``) or a feature is undefined for a file.
         """
+        out, failures = self.transform_with_failures(X)
+        self.failures_ = failures
+        return out
+
+    def transform_with_failures(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
+        """:meth:`transform` that returns its failures instead of setting ``failures_``.
+
+        Safe to call from several threads on one extractor: nothing is stored on it.
+
+        Returns
+        -------
+        values : numpy.ndarray
+        failures : pandas.DataFrame
+            ``path, stage, reason`` per failure.
+        """
         check_is_fitted(self, "transformers_")
         items = as_items(X)
         n = len(items)
@@ -332,7 +347,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                 names = list(self.feature_names_out_)
                 for col in side.columns:
                     out[:, names.index(col)] = side[col].to_numpy(dtype=np.float32)
-        self.failures_ = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
+        table = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
         elapsed = time.perf_counter() - t0
         logger.info(
             "extracted %d inputs in %.1f s (%.1f img/s), %d failures",
@@ -344,7 +359,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         if self.on_error == "raise" and failures:
             first = failures[0]
             raise ImageLoadError(first["path"], f"{first['stage']}: {first['reason']}")
-        return out
+        return out, table
 
     def _group_work(self) -> dict[str, GroupWork]:
         """What the workers compute: every group but the CNN, by kernel when available."""
