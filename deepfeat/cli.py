@@ -183,8 +183,16 @@ def _read_features(path: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
     import pandas as pd
     import pyarrow.parquet as pq
 
+    schema = pq.read_schema(path)
+    counts = pd.Series(schema.names, dtype=object).value_counts()
+    dup = sorted(counts.index[counts > 1])
+    if dup:
+        raise UserError(
+            f"{path}: {len(dup)} duplicated column names (first: {dup[:5]}); each column "
+            "must appear once"
+        )
     table = pd.read_parquet(path)
-    meta = pq.read_schema(path).metadata or {}
+    meta = schema.metadata or {}
     raw = meta.get(b"deepfeat_extractor")
     return table, (json.loads(raw) if raw else None)
 

@@ -1092,8 +1092,8 @@ def _check_feature_table(X: pd.DataFrame, cols: list[str]) -> None:
             n_inf += n
     if bad:
         raise ValueError(
-            f"the feature table has {n_inf} infinite values in {len(bad)} columns (first: "
-            f"{bad[:5]}); replace them with NaN (missing) or finite values"
+            f"the feature table has {n_inf} infinite (or beyond float32) values in {len(bad)} "
+            f"columns (first: {bad[:5]}); replace them with NaN (missing) or finite values"
         )
 
 
@@ -1255,16 +1255,7 @@ def _extractor_from_json(
                 transformers[group].state_from_json(entry["state"])
         except (TypeError, ValueError, KeyError) as exc:
             raise ModelFileError(f"{path}: invalid {cls.__name__} settings: {exc}") from None
-    try:
-        extractor = ImageFeatures(
-            groups=tuple(data.get("groups") or transformers),
-            **{g: transformers.get(g) for g in GROUPS},
-            **(data.get("params") or {}),
-        )
-        extractor.fit()
-    except (TypeError, ValueError, ImportError, OSError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: invalid extractor settings: {exc}") from None
-    cnn = extractor.transformers_.get("cnn")
+    cnn = transformers.get("cnn")  # checked before onnxruntime ever opens the file
     expected = data.get("backbone_sha256")
     if cnn is not None and expected is None:
         if not trust_backbone:
@@ -1274,13 +1265,25 @@ def _extractor_from_json(
             )
         logger.warning("%s: no backbone sha256 recorded; backbone not checked", path)
     elif cnn is not None:
-        installed = model_sha256(cnn)
+        try:
+            installed = model_sha256(cnn)
+        except (OSError, RuntimeError) as exc:
+            raise ModelFileError(f"{path}: cannot check the CNN backbone: {exc}") from None
         if installed != expected:
             raise ModelFileError(
                 f"{path}: the model was trained with backbone sha256 {expected[:12]}…, but the "
                 f"installed backbone is {str(installed)[:12]}…; retrain or install the "
                 "matching version"
             )
+    try:
+        extractor = ImageFeatures(
+            groups=tuple(data.get("groups") or transformers),
+            **{g: transformers.get(g) for g in GROUPS},
+            **(data.get("params") or {}),
+        )
+        extractor.fit()
+    except (TypeError, ValueError, ImportError, OSError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: invalid extractor settings: {exc}") from None
     return extractor
 
 
