@@ -1,6 +1,7 @@
 """Restartable, cached extraction of feature tables.
 
-Feature rows are cached per *(file content hash, extractor settings hash)*; the settings hash
+Feature rows are cached per *(file content hash and file ending, extractor settings hash)*
+(the ending because ``meta_file_ext_mismatch`` depends on it); the settings hash
 covers every extractor parameter, the package version and the backbone sha256, so changing a
 setting never reuses stale rows and re-running on a grown folder only extracts new files.
 
@@ -64,6 +65,16 @@ def file_digest(path: str | os.PathLike, block: int = 1 << 20) -> str:
         while chunk := fh.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+def cache_key(path: str | os.PathLike) -> str:
+    """Cache key of a file: the sha256 of its bytes plus its lower-cased file ending.
+
+    The ending is part of the key because a metadata feature depends on it
+    (``meta_file_ext_mismatch``): a PNG copied to ``x.jpg`` must not reuse the row of
+    ``x.png``.
+    """
+    return file_digest(path) + os.path.splitext(os.fspath(path))[1].lower()[:16]
 
 
 _MODEL_DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -241,7 +252,7 @@ def iter_extract(
         for i, item in enumerate(items):
             if isinstance(item, str):
                 try:
-                    digests[i] = file_digest(item)
+                    digests[i] = cache_key(item)
                 except OSError as exc:
                     reason = exc.strerror or str(exc)
                     unreadable[i] = {"path": item, "stage": "read", "reason": reason}
