@@ -35,13 +35,26 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
 
+def _writer_alive(suffix: str) -> bool:
+    """Whether the process named in a temporary name (``<pid>-<random>.tmp``) still runs."""
+    pid = suffix.split("-", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 class OutputLock:
     """Exclusive advisory lock on ``.<name>.lock`` next to an output file.
 
     Use as a context manager; :meth:`acquire` raises :class:`OutputBusyError` at once when
     another process holds it. On acquiring, temporary files that killed runs left beside
-    the output (``.<name>.*.tmp``) are removed: while the lock is held nobody else writes
-    them.
+    the output (``.<name>.<pid>-*.tmp`` of a process that no longer exists) are removed.
 
     Parameters
     ----------
@@ -56,9 +69,9 @@ class OutputLock:
 
     def acquire(self) -> OutputLock:
         """Take the lock or raise :class:`OutputBusyError`."""
+        self.output.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is None:  # pragma: no cover - Windows
             return self
-        self.output.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
             try:
@@ -82,8 +95,9 @@ class OutputLock:
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         for stale in self.output.parent.glob(f".{self.output.name}.*.tmp"):
-            logger.info("removing %s, left by an interrupted run", stale)
-            stale.unlink(missing_ok=True)
+            if not _writer_alive(stale.name[len(self.output.name) + 2 :]):
+                logger.info("removing %s, left by an interrupted run", stale)
+                stale.unlink(missing_ok=True)
         return self
 
     def release(self) -> None:

@@ -158,6 +158,8 @@ def resolve_input(spec: str) -> pd.DataFrame:
     path = Path(spec).expanduser()
     if not path.exists():
         raise UserError(f"input not found: {spec}")
+    if not (path.is_dir() or path.is_file()):  # a FIFO or device: never read as a list
+        return pd.DataFrame({"path": [str(path.absolute())]})  # refused with a reason
     if path.is_file() and path.suffix.lower() == ".txt":
         lines = [ln.strip() for ln in path.read_text().splitlines()]
         paths = [

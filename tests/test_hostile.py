@@ -154,6 +154,10 @@ def test_extract_folder_puts_skipped_entries_in_the_error_table(tmp_path, capsys
     assert main(["extract", str(listing), "--out", str(out2), "--groups", "fft", "-q"]) == 0
     assert len(pd.read_parquet(out2)) == 1
     assert len(pd.read_csv(out2.with_name("errors.csv"))) == 2
+    out3 = tmp_path / "out3" / "feats.parquet"  # a FIFO as the INPUT itself
+    fifo_input = ["extract", str(folder / "fifo.jpg"), "--out", str(out3), "--groups", "fft"]
+    assert main([*fifo_input, "-q"]) == 3
+    assert "FIFO" in pd.read_csv(out3.with_name("errors.csv"))["reason"][0]
 
 
 # ----------------------------------------------------------------------------- runs
