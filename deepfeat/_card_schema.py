@@ -105,7 +105,7 @@ def number(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False
             and (value < hi if open_hi else value <= hi)
         )
         if not ok:
-            _fail(where, f"a finite number in {left}{lo}, {hi}{right}", value)
+            _fail(where, f"a finite number in {left}{lo:g}, {hi:g}{right}", value)
 
     return check
 
@@ -234,7 +234,7 @@ DETECTOR_PARAMS: dict[str, tuple[Check, bool]] = {
     "refit": (boolean, False),
     "threshold": (number(0, 1), False),
     "audit": (boolean, False),
-    "n_jobs": (optional(integer(-4096, 4096)), False),
+    "n_jobs": (optional(integer(-1024, 1024)), False),
     "random_state": (optional(integer(0, 2**32 - 1)), False),
     "progress": (boolean, False),
 }
@@ -283,10 +283,20 @@ def _calibration(value: Any, where: str) -> None:
         _fail(f"{where}.kind", '"isotonic" or "sigmoid"', kind)
 
 
+#: Resource settings of the feature transformers: bounded, so that a card cannot ask for a
+#: billion threads or a batch that holds every image at once (other settings are checked by
+#: the transformer's own validation).
+TRANSFORMER_PARAMS: dict[str, tuple[Check, bool]] = {
+    "n_threads": (optional(integer(1, 1024)), False),
+    "batch_size": (integer(1, 10_000), False),
+    "max_side": (optional(integer(1, 1 << 16)), False),
+    "model": (optional(string(4096, min_len=1)), False),
+}
+
 _TRANSFORMER = obj(
     {
         "class": (one_of("CNNEmbedder", "FFTSpectrum", "MetadataFeatures"), True),
-        "params": (dict_of(anything), False),
+        "params": (obj(TRANSFORMER_PARAMS), False),
         "state": (anything, False),
     },
     extra=None,
@@ -298,7 +308,7 @@ EXTRACTOR = obj(
         "params": (
             obj(
                 {
-                    "batch_size": (integer(1, 1_000_000), False),
+                    "batch_size": (integer(1, 10_000), False),
                     "max_pixels": (optional(integer(1, 10**12)), False),
                 },
             ),
@@ -367,7 +377,7 @@ def parse_card(data: bytes, *, format_name: str, version: int) -> dict[str, Any]
     if not isinstance(card, dict) or card.get("format") != format_name:
         raise CardError("not a deepfeat detector card")
     if card.get("format_version") != version:
-        raise CardError(f"unsupported card version {card.get('format_version')!r}")
+        raise CardError(f"unsupported card version {repr(card.get('format_version'))[:40]}")
     check_json(card, "card")
     obj(CARD_FIELDS)(card, "card")
     names = set(card["feature_names"])

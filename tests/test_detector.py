@@ -370,6 +370,13 @@ def test_load_refuses_a_backbone_outside_the_model_folder(tmp_path, cnn_model):
     bad = _edit_card(cnn_model, tmp_path / "ext", external)
     with pytest.raises(ModelFileError, match="outside the model folder"):
         DeepfakeDetector.load(bad)
+    threads = _edit_card(
+        cnn_model,
+        tmp_path / "threads",
+        lambda c: c["extractor"]["transformers"]["cnn"]["params"].update(n_threads=10**9),
+    )
+    with pytest.raises(ModelFileError, match="n_threads"):
+        DeepfakeDetector.load(threads)  # a card cannot ask for a billion threads
     for name in ("../../../../etc/passwd", "/dev/zero", "backbone.onnx"):
         odd = _edit_card(
             cnn_model,
