@@ -11,6 +11,7 @@ Exit codes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import logging
@@ -18,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -218,6 +219,22 @@ def _write_features(table: pd.DataFrame, path: Path, extractor_json: dict[str, A
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def own_output(out: Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``out`` (:class:`deepfeat._lock.OutputLock`) or raise a
+    one-line UserError when another run holds it."""
+    from ._lock import OutputBusyError, OutputLock
+
+    try:
+        lock = OutputLock(out).acquire()
+    except OutputBusyError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _groups_arg(text: str) -> tuple[str, ...]:
     from .features._work import GROUPS  # light: parsing must not import scikit-learn
 
@@ -315,7 +332,7 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._lock import OutputBusyError, OutputLock, temporary_name
+    from ._lock import temporary_name
     from .detector import _extractor_to_json
     from .features._base import FAILURE_COLUMNS
     from .features._cache import iter_extract
@@ -327,10 +344,8 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     meta = dict(schema.metadata or {})
     meta[b"deepfeat_extractor"] = json.dumps(_extractor_to_json(extractor)).encode()
     schema = schema.with_metadata(meta)
-    try:
-        lock = OutputLock(out).acquire()
-    except OutputBusyError as exc:
-        raise UserError(str(exc)) from None
+    owner = contextlib.ExitStack()
+    owner.enter_context(own_output(out))  # a second run on this --out is refused at once
     tmp = temporary_name(out)
     n_rows = n_new = failed_rows = 0
     failures: list[dict[str, str]] = []
@@ -369,7 +384,7 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-        lock.release()
+        owner.close()
     return n_rows, len(names), n_new, failed_rows, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
 
 
