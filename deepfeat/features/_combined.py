@@ -444,9 +444,13 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             if cnn is not None:
                 ok = [j for j, img in enumerate(images) if img is not None]
                 if ok:
-                    feats = cnn.transform_items([sub[j] for j in ok], [images[j] for j in ok])
+                    args = ([sub[j] for j in ok], [images[j] for j in ok])
+                    if hasattr(cnn, "transform_items_with_failures"):  # no shared state
+                        feats, cnn_fails = cnn.transform_items_with_failures(*args)
+                    else:
+                        feats, cnn_fails = cnn.transform_items(*args), cnn.failures_
                     values[b][np.arange(s, s + len(sub))[ok], slices["cnn"]] = feats
-                    for rec in cnn.failures_.to_dict("records"):
+                    for rec in cnn_fails.to_dict("records"):
                         task_fails.append({**rec, "stage": "cnn"})
             fails[b][s] = task_fails
             if bar is not None:
