@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
-import warnings
-from pathlib import Path
+import stat
+import struct
 from typing import IO
 
 import numpy as np
@@ -14,7 +15,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageLoadError", "ImageSource", "load_image", "source_name"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageLoadError",
+    "ImageSource",
+    "SpecialFileError",
+    "load_image",
+    "open_regular",
+    "source_name",
+]
 
 #: Default upper bound on ``width * height`` of a decoded image (about 12k × 8k).
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -37,15 +46,73 @@ class ImageLoadError(ValueError):
         The path (or ``"<bytes>"``) that failed.
     reason : str
         A short, human-readable reason.
+    transient : bool
+        The failure is not a function of the file's bytes (missing file, permission,
+        special file, I/O error): it may go away, so it is never cached.
     """
 
-    def __init__(self, source: str, reason: str) -> None:
+    def __init__(self, source: str, reason: str, transient: bool = False) -> None:
         self.source = source
         self.reason = reason
+        self.transient = transient
         super().__init__(f"cannot load image {source!r}: {reason}")
 
     def __reduce__(self):  # keep picklable across worker processes
-        return (type(self), (self.source, self.reason))
+        return (type(self), (self.source, self.reason, self.transient))
+
+
+class SpecialFileError(OSError):
+    """A path names something other than a regular file (FIFO, device, directory …)."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_special(mode: int, path: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((text for test, text in _KINDS if test(mode)), "not a regular file")
+        raise SpecialFileError(errno.EINVAL, f"not a regular file ({kind})", path)
+
+
+def open_regular(path: str | os.PathLike) -> IO[bytes]:
+    """Open a regular file for binary reading; refuse anything else before reading it.
+
+    The path is checked with ``stat`` first, then opened without blocking (a FIFO opened
+    for reading would otherwise wait for a writer forever) and checked again on the open
+    descriptor, so a file swapped in between is refused too.
+
+    Raises
+    ------
+    SpecialFileError
+        For a directory, FIFO, device or socket (``strerror`` names it).
+    OSError
+        ``FileNotFoundError`` (``strerror`` says so for a dangling symbolic link),
+        ``ELOOP`` for a symbolic link loop, permission errors …
+    """
+    name = os.fspath(path)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        if os.path.lexists(name):
+            raise FileNotFoundError(
+                errno.ENOENT, "no such file (dangling symbolic link)", name
+            ) from None
+        raise
+    _refuse_special(st.st_mode, name)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(name, flags | getattr(os, "O_BINARY", 0))
+    try:
+        _refuse_special(os.fstat(fd).st_mode, name)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def source_name(source: object) -> str:
@@ -108,21 +175,55 @@ def _open_bytes(source: ImageSource, name: str) -> IO[bytes]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(source))
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
         try:
-            if not path.is_file():
-                raise ImageLoadError(name, "no such file" if not path.exists() else "not a file")
-            if path.stat().st_size == 0:
-                raise ImageLoadError(name, "empty file (0 bytes)")
-            return open(path, "rb")
+            fh = open_regular(source)
+        except FileNotFoundError as exc:
+            reason = exc.strerror if "dangling" in str(exc.strerror) else "no such file"
+            raise ImageLoadError(name, reason, transient=True) from exc
+        except SpecialFileError as exc:
+            raise ImageLoadError(name, exc.strerror, transient=True) from exc
         except OSError as exc:
-            raise ImageLoadError(name, f"unreadable: {exc.strerror or exc}") from exc
+            raise ImageLoadError(
+                name, f"unreadable: {exc.strerror or exc}", transient=True
+            ) from exc
+        if os.fstat(fh.fileno()).st_size == 0:
+            fh.close()
+            raise ImageLoadError(name, "empty file (0 bytes)")
+        return fh
     if hasattr(source, "read"):
+        try:
+            source.seek(0)  # type: ignore[union-attr]
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return io.BytesIO(source.read())  # type: ignore[union-attr]
         return source  # type: ignore[return-value]
     raise ImageLoadError(name, f"unsupported source type {type(source).__name__}")
 
 
 _EXIF_ORIENTATION = 0x0112
+
+
+def _open_image(fh: IO[bytes]) -> Image.Image:
+    """``Image.open`` without Pillow's own pixel limit, which :func:`load_image` replaces.
+
+    Pillow refuses (or warns about) images above its global ``Image.MAX_IMAGE_PIXELS``
+    inside ``Image.open``; changing that global would change it for every thread. This
+    tries the registered format plugins the way ``Image.open`` does, minus that check; the
+    caller's ``max_pixels`` is applied to the header size afterwards, before decoding.
+    """
+    prefix = fh.read(16)
+    for loader in (Image.preinit, Image.init):
+        loader()
+        for fmt in list(Image.ID):
+            factory, accept = Image.OPEN[fmt]
+            result = not accept or accept(prefix)
+            if not result or isinstance(result, str):
+                continue
+            fh.seek(0)
+            try:
+                return factory(fh, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue
+    raise UnidentifiedImageError("cannot identify image file")
 
 
 def _jpeg_complete(data: bytes) -> bool:
@@ -195,7 +296,8 @@ def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
         The image to read.
     max_pixels : int or None, default=100_000_000
         Refuse images whose header claims more pixels than this (decompression bombs)
-        before decoding them. ``None`` disables the check.
+        before decoding them. ``None`` disables the check. This limit replaces Pillow's
+        own ``Image.MAX_IMAGE_PIXELS`` (which is neither read nor changed).
 
     Returns
     -------
@@ -226,12 +328,8 @@ def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
         ):
             _register_heif()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(fh)
-        except Image.DecompressionBombError as exc:
-            raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
-        except Image.DecompressionBombWarning as exc:
+            img = _open_image(fh)
+        except Image.DecompressionBombError as exc:  # raised by some plugins' own checks
             raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
         except UnidentifiedImageError as exc:
             heif_hint = ""
@@ -246,7 +344,8 @@ def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
         if max_pixels is not None and width * height > max_pixels:
             raise ImageLoadError(
                 name,
-                f"{width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}",
+                f"decompression bomb: {width}x{height} = {width * height} pixels exceeds "
+                f"max_pixels={max_pixels}",
             )
         try:
             fast = _decode_plain_jpeg(img, fh)
@@ -259,6 +358,8 @@ def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
             return np.ascontiguousarray(_to_rgb(img))
         except ImageLoadError:
             raise
+        except Image.DecompressionBombError as exc:
+            raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
         except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError) as exc:
             reason = str(exc) or type(exc).__name__
             if "truncated" in reason.lower() or isinstance(exc, EOFError):

@@ -11,6 +11,7 @@ Exit codes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import logging
@@ -18,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +177,8 @@ def _resolve_input(spec: str) -> pd.DataFrame:
     path = Path(spec).expanduser()
     if not path.exists():
         raise UserError(f"input not found: {spec}")
+    if not (path.is_dir() or path.is_file()):  # a FIFO or device: never read as a list
+        return pd.DataFrame({"path": [str(path.absolute())]})  # refused with a reason
     if path.is_file() and path.suffix.lower() == ".txt":
         lines = [ln.strip() for ln in path.read_text().splitlines()]
         paths = [
@@ -212,8 +215,16 @@ def _read_features(path: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
     import pandas as pd
     import pyarrow.parquet as pq
 
+    schema = pq.read_schema(path)
+    counts = pd.Series(schema.names, dtype=object).value_counts()
+    dup = sorted(counts.index[counts > 1])
+    if dup:
+        raise UserError(
+            f"{path}: {len(dup)} duplicated column names (first: {dup[:5]}); each column "
+            "must appear once"
+        )
     table = pd.read_parquet(path)
-    meta = pq.read_schema(path).metadata or {}
+    meta = schema.metadata or {}
     raw = meta.get(b"deepfeat_extractor")
     return table, (json.loads(raw) if raw else None)
 
@@ -226,10 +237,31 @@ def _write_features(table: pd.DataFrame, path: Path, extractor_json: dict[str, A
     meta = dict(arrow.schema.metadata or {})
     meta[b"deepfeat_extractor"] = json.dumps(extractor_json).encode()
     arrow = arrow.replace_schema_metadata(meta)
+    from ._lock import temporary_name
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(arrow, tmp)
-    os.replace(tmp, path)
+    tmp = temporary_name(path)  # unique: concurrent writers never share a temporary file
+    try:
+        pq.write_table(arrow, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def own_output(out: Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``out`` (:class:`deepfeat._lock.OutputLock`) or raise a
+    one-line UserError when another run holds it."""
+    from ._lock import OutputBusyError, OutputLock
+
+    try:
+        lock = OutputLock(out).acquire()
+    except OutputBusyError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _groups_arg(text: str) -> tuple[str, ...]:
@@ -345,18 +377,20 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
 
     Memory holds at most one row group of output (plus the footer metadata the writer keeps
     per row group) whatever the number of images; the file is written under a temporary
-    name and renamed into place only when complete. Chunks are gathered into row groups of
-    at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row group's footer
-    metadata in memory until it closes (about 1 MiB per row group of 1169 feature columns),
-    so a row group per 256-input chunk made memory grow with the number of inputs. Feature
-    columns are written without min/max statistics and dictionary encoding (never useful
-    on float features; they slow the writer and bloat the footer).
+    name of its own and renamed into place only when complete, under an exclusive lock of
+    ``out`` (a second run on the same ``--out`` is refused at once). Chunks are gathered
+    into row groups of at least :data:`ROW_GROUP_ROWS` rows: the writer keeps every row
+    group's footer metadata in memory until it closes (about 1 MiB per row group of 1169
+    feature columns), so a row group per 256-input chunk made memory grow with the number
+    of inputs. Feature columns are written without min/max statistics and dictionary
+    encoding (never useful on float features; they slow the writer and bloat the footer).
     """
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ._lock import temporary_name
     from .detector import _extractor_to_json
     from .features._base import FAILURE_COLUMNS
     from .features._cache import iter_extract
@@ -368,8 +402,9 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     meta = dict(schema.metadata or {})
     meta[b"deepfeat_extractor"] = json.dumps(_extractor_to_json(extractor)).encode()
     schema = schema.with_metadata(meta)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    owner = contextlib.ExitStack()
+    owner.enter_context(own_output(out))  # a second run on this --out is refused at once
+    tmp = temporary_name(out)
     n_rows = failed_rows = 0
     counts = {"computed": 0, "extracted": 0, "cached": 0}
     failures: list[dict[str, str]] = []
@@ -411,6 +446,7 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+        owner.close()
     return n_rows, len(names), counts, failed_rows, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
 
 

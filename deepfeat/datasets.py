@@ -119,12 +119,28 @@ def list_images(folder: str | os.PathLike) -> list[str]:
     """Sorted paths of every image file below ``folder`` (recursive).
 
     Paths start with ``folder`` as given (relative stays relative) and symbolic links are
-    not resolved: outputs name a file the way the user does.
+    not resolved: outputs name a file the way the user does. Entries with an image ending
+    that are not regular files (a FIFO, a device, a directory named ``x.jpg``, a dangling
+    or looping symbolic link) are listed too, so that extraction refuses each one with a
+    reason in the error table instead of dropping it silently. Symbolic links to
+    directories are not followed (they can loop); they are logged.
     """
     root = Path(folder)
-    return sorted(
-        str(p) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    paths, links = [], []
+    for p in root.rglob("*"):
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            if p.is_symlink() and p.is_dir():
+                links.append(str(p))
+            continue
+        paths.append(str(p))
+    if links:
+        logger.warning(
+            "%s: %d symbolic links to folders were not followed (first: %s)",
+            folder,
+            len(links),
+            ", ".join(sorted(links)[:3]),
+        )
+    return sorted(paths)
 
 
 def duplicate_paths(paths: Any) -> dict[str, str]:

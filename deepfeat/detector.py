@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import shutil
+import threading
+import weakref
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +22,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
+from ._card_schema import CARD_MAX_BYTES, CardError, parse_card
+from ._io import open_regular
 from .evaluation import grouped_splits, leakage_report, metrics_from_scores
 from .features._cache import model_sha256
 from .features._combined import GROUPS, ImageFeatures, feature_group
@@ -28,6 +34,11 @@ __all__ = ["DeepfakeDetector", "ModelFileError"]
 
 CARD_NAME = "card.json"
 MODEL_NAME = "model.ubj"
+#: A user ONNX backbone saved with the model (the only other file a model folder may hold).
+BACKBONE_NAME = "backbone.onnx"
+#: Largest ``model.ubj`` read (bytes; a 600-tree model is about 1 MiB).
+MODEL_MAX_BYTES = 256 * 1024 * 1024
+_SIZE_LIMITS = {CARD_NAME: CARD_MAX_BYTES, MODEL_NAME: MODEL_MAX_BYTES}
 CARD_FORMAT = "deepfeat-detector"
 CARD_VERSION = 1
 #: Below this many samples of the rarer class in the validation fold, early stopping and
@@ -37,6 +48,14 @@ FALLBACK_TREES = 200
 #: Tables smaller than this (rows × columns) train single-threaded when ``n_jobs=None``.
 SMALL_TABLE_CELLS = 1_000_000
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Per-thread extraction failures of each detector (see ``extraction_failures_``).
+_THREAD_STATE = threading.local()
+
+
+def _thread_failures() -> weakref.WeakKeyDictionary:
+    if not hasattr(_THREAD_STATE, "failures"):
+        _THREAD_STATE.failures = weakref.WeakKeyDictionary()
+    return _THREAD_STATE.failures
 
 
 class ModelFileError(ValueError):
@@ -582,20 +601,43 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         if fit and self.cache_dir is not None:
             from .features._cache import extract_table
 
-            table, failures = extract_table(
+            cached, failures = extract_table(
                 X, extractor, cache_dir=Path(self.cache_dir) / "features", progress=self.progress
             )
-            self.extraction_failures_ = failures
-            return table.reset_index(drop=True)
-        values = extractor.transform(X)
+            values = cached.to_numpy(dtype=np.float32)
+        else:
+            values, failures = extractor.transform_with_failures(X)  # nothing shared is set
+        bad = np.isinf(values)
+        if bad.any():  # never expected; inf is treated as missing, like NaN
+            logger.warning("%d infinite feature values treated as missing", int(bad.sum()))
+            values[bad] = np.nan
         table = pd.DataFrame(values, columns=extractor.get_feature_names_out())
-        self.extraction_failures_ = extractor.failures_
+        self.extraction_failures_ = failures
+        table.attrs["failures"] = failures
         return table
+
+    @property
+    def extraction_failures_(self) -> pd.DataFrame:
+        """``path, stage, reason`` of the inputs that failed in this thread's last extraction.
+
+        Kept per thread, so concurrent ``predict_proba`` calls on one detector never see
+        each other's failures (the table returned by :meth:`extract` also carries them in
+        ``attrs["failures"]``).
+        """
+        failures = _thread_failures().get(self)
+        if failures is None:
+            raise AttributeError("extraction_failures_: nothing extracted in this thread yet")
+        return failures
+
+    @extraction_failures_.setter
+    def extraction_failures_(self, value: pd.DataFrame) -> None:
+        _thread_failures()[self] = value
 
     def _features(self, X: Any, fit: bool, y: Any = None) -> pd.DataFrame:
         kind = self._input_kind(X)
         if kind == "features":
             cols = [c for c in X.columns if _is_feature_column(c)]
+            _check_feature_table(X, cols)
             if fit:
                 wanted = self._groups_tuple()
                 cols = self._table_columns([c for c in cols if feature_group(c) in wanted])
@@ -778,6 +820,16 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         if not usable.all():
             logger.warning(
                 "%d samples without any feature were left out of training", (~usable).sum()
+            )
+        if not usable.any():
+            raise ValueError(
+                f"none of the {len(y)} samples has any feature value (every row is NaN): "
+                "did every input fail extraction? (see extraction_failures_)"
+            )
+        if len(np.unique(y[usable])) < 2:
+            raise ValueError(
+                f"after leaving out {(~usable).sum()} samples without any feature, only one "
+                "class is left; need real (0) and fake (1) samples with features"
             )
         Xv, yv, gv = table.to_numpy(dtype=np.float32)[usable], y[usable], g[usable]
         self._stage(
@@ -1289,6 +1341,10 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
 
         Nothing is pickled. The card records the feature names, groups, extractor settings,
         backbone sha256, threshold, calibration map, package versions and a training summary.
+        A user ONNX backbone (``CNNEmbedder(model=...)``) is copied into a model folder as
+        ``backbone.onnx`` (and its sha256 recorded), so that :meth:`load` finds it there; a
+        ``.zip`` only records its path, which :meth:`load` uses only with
+        ``trust_backbone=True``.
 
         Returns
         -------
@@ -1299,6 +1355,12 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         raw = bytes(self.model_.get_booster().save_raw(raw_format="ubj"))
         card = self._card()
         card["model_sha256"] = hashlib.sha256(raw).hexdigest()
+        cnn = ((card.get("extractor") or {}).get("transformers") or {}).get("cnn")
+        own_backbone = None
+        zipped = path.suffix.lower() == ".zip"
+        if cnn is not None and cnn["params"].get("model") is not None and not zipped:
+            own_backbone = Path(cnn["params"]["model"])
+            cnn["params"]["model"] = BACKBONE_NAME
         card_bytes = json.dumps(card, indent=2, sort_keys=True).encode()
         if path.suffix.lower() == ".zip":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -1308,52 +1370,91 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         else:
             path.mkdir(parents=True, exist_ok=True)
             unknown = sorted(
-                p.name for p in path.iterdir() if p.name not in (CARD_NAME, MODEL_NAME)
+                p.name
+                for p in path.iterdir()
+                if p.name not in (CARD_NAME, MODEL_NAME, BACKBONE_NAME)
             )
             if unknown:
                 raise FileExistsError(
                     f"{path} holds other files ({unknown[:3]}); choose an empty folder"
                 )
+            target = path / BACKBONE_NAME
+            if own_backbone is not None and not (
+                target.exists() and os.path.samefile(own_backbone, target)
+            ):
+                shutil.copyfile(own_backbone, target)
+            elif own_backbone is None:
+                target.unlink(missing_ok=True)
             (path / MODEL_NAME).write_bytes(raw)
             (path / CARD_NAME).write_bytes(card_bytes)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> DeepfakeDetector:
+    def load(cls, path: str | Path, *, trust_backbone: bool = False) -> DeepfakeDetector:
         """Load a detector written by :meth:`save`, without unpickling anything.
 
-        Refuses folders or archives with unexpected files, a card of another format, a model
-        file whose sha256 differs from the card, and a card whose backbone hash differs from
-        the installed backbone.
+        Nothing in the folder or archive is trusted: the files' sizes are checked before
+        they are read (``card.json`` at most 16 MiB, ``model.ubj`` 256 MiB, also inside a
+        zip before decompressing), every card field is checked against a schema (types,
+        ranges, sizes; :mod:`deepfeat._card_schema`) before it is used, and the XGBoost
+        file is parsed and checked (:mod:`deepfeat._ubj`) before XGBoost's own loader sees
+        it. The CNN backbone must be the bundled one or ``backbone.onnx`` inside the model
+        folder, with the sha256 the card records.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Model folder or ``.zip``.
+        trust_backbone : bool, default=False
+            Also accept a card whose CNN names an ONNX file elsewhere on disk (only for
+            models you made yourself) or records no backbone sha256 (then unchecked).
 
         Raises
         ------
         ModelFileError
+            One line for anything malformed or tampered with: unexpected or special files,
+            sizes over the limits, a card that fails the schema, a model file whose sha256
+            differs from the card's, a backbone hash that differs from the installed one.
+        FileNotFoundError
+            Nothing at ``path``.
         """
         path = Path(path)
         files = _read_model_files(path)
         try:
-            card = json.loads(files[CARD_NAME].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{path}: card.json is not valid JSON: {exc}") from exc
-        if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-            raise ModelFileError(f"{path}: not a deepfeat detector card")
-        if card.get("format_version") != CARD_VERSION:
-            raise ModelFileError(f"{path}: unsupported card version {card.get('format_version')!r}")
+            card = parse_card(files[CARD_NAME], format_name=CARD_FORMAT, version=CARD_VERSION)
+        except CardError as exc:
+            raise ModelFileError(f"{path}: card.json: {exc}") from None
         raw = files[MODEL_NAME]
-        if hashlib.sha256(raw).hexdigest() != card.get("model_sha256"):
+        if hashlib.sha256(raw).hexdigest() != card["model_sha256"]:
             raise ModelFileError(f"{path}: model.ubj does not match the sha256 in card.json")
-        names = card.get("feature_names")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ModelFileError(f"{path}: card has no valid feature_names")
+        from ._ubj import UBJError, check_model
+
+        try:  # XGBoost's C++ loader aborts or segfaults on malformed bytes
+            n_model_features = check_model(raw)
+        except UBJError as exc:
+            raise ModelFileError(f"{path}: model.ubj is not a valid XGBoost model: {exc}") from None
+        names = card["feature_names"]
         params = card.get("params") or {}
         valid = cls().get_params(deep=False)
         unknown = sorted(set(params) - set(valid))
         if unknown:
             raise ModelFileError(f"{path}: card has unknown parameters {unknown}")
-        det = cls(**{k: (tuple(v) if k == "groups" else v) for k, v in params.items()})
+        try:
+            det = cls(**{k: (tuple(v) if k == "groups" else v) for k, v in params.items()})
+            det._validate_params()
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: card.json: invalid params: {exc}") from None
         extractor = card.get("extractor")
-        det.features_ = None if extractor is None else _extractor_from_json(extractor, path)
+        folder = path if path.is_dir() else None
+        det.features_ = (
+            None
+            if extractor is None
+            else _extractor_from_json(extractor, path, folder=folder, trust_backbone=trust_backbone)
+        )
+        if folder is not None and (folder / BACKBONE_NAME).exists():
+            cnn = None if det.features_ is None else det.features_.transformers_.get("cnn")
+            if cnn is None or cnn.model is None or Path(cnn.model).name != BACKBONE_NAME:
+                raise ModelFileError(f"{path}: {BACKBONE_NAME} is not used by the card")
 
         from xgboost import XGBClassifier
 
@@ -1361,7 +1462,10 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         try:
             model.load_model(bytearray(raw))
         except Exception as exc:  # xgboost raises its own error types
-            raise ModelFileError(f"{path}: model.ubj is not a valid XGBoost model: {exc}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelFileError(
+                f"{path}: model.ubj is not a valid XGBoost model: {first}"
+            ) from None
         det.model_ = model
         det.columns_ = np.asarray(names, dtype=object)
         det.feature_names_in_ = det.columns_
@@ -1369,11 +1473,11 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         probe = card.get("linear_probe")
         det.probe_ = None if probe is None else _LinearProbe.from_json(probe)
         model_columns = card.get("model_columns", names)
-        if not isinstance(model_columns, list) or (
-            det.probe_ is not None
-            and not set(det.probe_.columns) | set(model_columns[:-1]) <= set(names)
-        ):
-            raise ModelFileError(f"{path}: card model_columns do not match feature_names")
+        if len(model_columns) != n_model_features:
+            raise ModelFileError(
+                f"{path}: card lists {len(model_columns)} model_columns but model.ubj has "
+                f"{n_model_features} features"
+            )
         det.model_columns_ = np.asarray(model_columns, dtype=object)
         det.n_features_in_ = len(names)
         det.classes_ = np.array([0, 1])
@@ -1383,9 +1487,34 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         det.calibrator_ = None if cal is None else _Calibrator.from_json(cal)
         det.threshold = float(card.get("threshold", 0.5))
         det.leakage_warnings_ = list(card.get("leakage_warnings", []))
-        det.training_summary_ = dict(card.get("training", {}))
+        det.training_summary_ = dict(card.get("training") or {})
         det._set_importances()
         return det
+
+
+def _check_feature_table(X: pd.DataFrame, cols: list[str]) -> None:
+    """Refuse a feature table with duplicated feature columns or infinite values."""
+    counts = pd.Series(cols, dtype=object).value_counts()
+    dup = sorted(counts.index[counts > 1])
+    if dup:
+        raise ValueError(
+            f"the feature table has {len(dup)} duplicated column names (first: {dup[:5]}); "
+            "each feature must appear once"
+        )
+    bad, n_inf = [], 0
+    for c in cols:  # column by column: no copy of the whole table
+        try:
+            n = int(np.isinf(np.asarray(X[c], dtype=np.float32)).sum())
+        except (TypeError, ValueError):
+            continue  # not numeric: the conversion that follows explains it
+        if n:
+            bad.append(c)
+            n_inf += n
+    if bad:
+        raise ValueError(
+            f"the feature table has {n_inf} infinite (or beyond float32) values in {len(bad)} "
+            f"columns (first: {bad[:5]}); replace them with NaN (missing) or finite values"
+        )
 
 
 def _clone(estimator: Any) -> Any:
@@ -1394,11 +1523,19 @@ def _clone(estimator: Any) -> Any:
     return clone(estimator)
 
 
+def _read_limited(fh: Any, limit: int, where: str) -> bytes:
+    data = fh.read(limit + 1)  # never more than the limit, whatever a header claims
+    if len(data) > limit:
+        raise ModelFileError(f"{where} is larger than the limit of {limit} bytes")
+    return data
+
+
 def _read_model_files(path: Path) -> dict[str, bytes]:
+    """card.json and model.ubj of a model folder or zip; sizes checked before reading."""
     expected = {CARD_NAME, MODEL_NAME}
     if path.is_dir():
         present = {p.name for p in path.iterdir()}
-        unknown = sorted(present - expected)
+        unknown = sorted(present - expected - {BACKBONE_NAME})
         if unknown:
             raise ModelFileError(
                 f"{path}: unexpected files {unknown}; a model folder holds only card.json and "
@@ -1407,17 +1544,50 @@ def _read_model_files(path: Path) -> dict[str, bytes]:
         missing = sorted(expected - present)
         if missing:
             raise ModelFileError(f"{path}: missing {missing}")
-        return {name: (path / name).read_bytes() for name in expected}
+        files = {}
+        for name in sorted(expected):
+            try:
+                fh = open_regular(path / name)  # a FIFO or device is refused, never read
+            except OSError as exc:
+                raise ModelFileError(f"{path}: {name}: {exc.strerror or exc}") from None
+            with fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > _SIZE_LIMITS[name]:
+                    raise ModelFileError(
+                        f"{path}: {name} is {size} bytes, over the limit of {_SIZE_LIMITS[name]}"
+                    )
+                files[name] = _read_limited(fh, _SIZE_LIMITS[name], f"{path}: {name}")
+        return files
     if path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            unknown = sorted(names - expected)
-            if unknown:
-                raise ModelFileError(f"{path}: unexpected archive members {unknown}")
-            missing = sorted(expected - names)
-            if missing:
-                raise ModelFileError(f"{path}: missing {missing}")
-            return {name: zf.read(name) for name in expected}
+        limit = sum(_SIZE_LIMITS.values())
+        if path.stat().st_size > limit:
+            raise ModelFileError(f"{path}: archive larger than the limit of {limit} bytes")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+                unknown = sorted(set(names) - expected)
+                if unknown:
+                    raise ModelFileError(f"{path}: unexpected archive members {unknown[:5]}")
+                if len(names) != len(set(names)):
+                    raise ModelFileError(f"{path}: duplicated archive members")
+                missing = sorted(expected - set(names))
+                if missing:
+                    raise ModelFileError(f"{path}: missing {missing}")
+                files = {}
+                for name in sorted(expected):
+                    info = zf.getinfo(name)
+                    if info.file_size > _SIZE_LIMITS[name]:  # before decompressing anything
+                        raise ModelFileError(
+                            f"{path}: {name} is {info.file_size} bytes uncompressed, over the "
+                            f"limit of {_SIZE_LIMITS[name]}"
+                        )
+                    with zf.open(info) as fh:
+                        files[name] = _read_limited(fh, _SIZE_LIMITS[name], f"{path}: {name}")
+                return files
+        except ModelFileError:
+            raise
+        except Exception as exc:  # BadZipFile, zlib.error, unsupported compression …
+            raise ModelFileError(f"{path}: unreadable zip archive: {exc}") from None
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
     raise ModelFileError(f"{path}: not a model folder or zip archive")
@@ -1457,9 +1627,28 @@ def _extractor_to_json(extractor: ImageFeatures) -> dict[str, Any]:
     return data
 
 
-def _extractor_from_json(data: dict[str, Any], path: Path) -> ImageFeatures:
+def _extractor_from_json(
+    data: Any,
+    path: Path,
+    *,
+    folder: Path | None = None,
+    trust_backbone: bool = False,
+) -> ImageFeatures:
+    """The fitted extractor an extractor JSON (card or parquet metadata) describes.
+
+    The JSON is checked against the card schema first. A CNN may use the bundled backbone
+    or ``folder / "backbone.onnx"`` (when ``folder`` is the model folder), and its sha256
+    must be recorded and match; ``trust_backbone=True`` also allows any other path and a
+    missing hash.
+    """
     import importlib
 
+    from ._card_schema import EXTRACTOR
+
+    try:
+        EXTRACTOR(data, "extractor")
+    except CardError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     modules = {
         "CNNEmbedder": ".features._cnn",
         "FFTSpectrum": ".features._fft",
@@ -1467,40 +1656,73 @@ def _extractor_from_json(data: dict[str, Any], path: Path) -> ImageFeatures:
     }
     transformers: dict[str, Any] = {}
     for group, entry in (data.get("transformers") or {}).items():
-        module = modules.get(entry.get("class"))
-        if group not in GROUPS or module is None:
-            raise ModelFileError(
-                f"{path}: unknown extractor entry {group!r}: {entry.get('class')!r}"
-            )
-        cls = getattr(importlib.import_module(module, __package__), entry["class"])
+        cls = getattr(importlib.import_module(modules[entry["class"]], __package__), entry["class"])
         params = dict(entry.get("params") or {})
         valid = cls().get_params(deep=False)
         unknown = sorted(set(params) - set(valid))
         if unknown:
             raise ModelFileError(f"{path}: unknown {cls.__name__} parameters {unknown}")
-        transformers[group] = cls(
-            **{
-                k: (tuple(v) if isinstance(v, list) and isinstance(valid[k], tuple) else v)
-                for k, v in params.items()
-            }
-        )
-        if "state" in entry and hasattr(transformers[group], "state_from_json"):
-            transformers[group].state_from_json(entry["state"])
-    params = dict(data.get("params") or {})
-    params.setdefault("canonical_size", None)  # cards from before the scale policy: native
-    extractor = ImageFeatures(
-        groups=tuple(data.get("groups") or transformers),
-        **{g: transformers.get(g) for g in GROUPS},
-        **params,
-    )
-    extractor.fit()
-    cnn = extractor.transformers_.get("cnn")
+        if group == "cnn" and params.get("model") is not None:
+            params["model"] = _backbone_file(params["model"], path, folder, trust_backbone)
+        try:
+            transformers[group] = cls(
+                **{
+                    k: (tuple(v) if isinstance(v, list) and isinstance(valid[k], tuple) else v)
+                    for k, v in params.items()
+                }
+            )
+            transformers[group]._validate_params()
+            if "state" in entry and hasattr(transformers[group], "state_from_json"):
+                transformers[group].state_from_json(entry["state"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ModelFileError(f"{path}: invalid {cls.__name__} settings: {exc}") from None
+    cnn = transformers.get("cnn")  # checked before onnxruntime ever opens the file
     expected = data.get("backbone_sha256")
-    if cnn is not None and expected is not None:
-        installed = model_sha256(cnn)
+    if cnn is not None and expected is None:
+        if not trust_backbone:
+            raise ModelFileError(
+                f"{path}: the card records no backbone sha256, so the CNN backbone cannot be "
+                "checked; pass trust_backbone=True only for a model you made yourself"
+            )
+        logger.warning("%s: no backbone sha256 recorded; backbone not checked", path)
+    elif cnn is not None:
+        try:
+            installed = model_sha256(cnn)
+        except (OSError, RuntimeError) as exc:
+            raise ModelFileError(f"{path}: cannot check the CNN backbone: {exc}") from None
         if installed != expected:
             raise ModelFileError(
                 f"{path}: the model was trained with backbone sha256 {expected[:12]}…, but the "
-                f"installed backbone is {installed[:12]}…; retrain or install the matching version"
+                f"installed backbone is {str(installed)[:12]}…; retrain or install the "
+                "matching version"
             )
+    params = dict(data.get("params") or {})
+    params.setdefault("canonical_size", None)  # cards from before the scale policy: native
+    try:
+        extractor = ImageFeatures(
+            groups=tuple(data.get("groups") or transformers),
+            **{g: transformers.get(g) for g in GROUPS},
+            **params,
+        )
+        extractor.fit()
+    except (TypeError, ValueError, ImportError, OSError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: invalid extractor settings: {exc}") from None
     return extractor
+
+
+def _backbone_file(model: Any, path: Path, folder: Path | None, trust: bool) -> str:
+    """Where a card's ``cnn.params.model`` may point: its own folder's backbone.onnx."""
+    if not isinstance(model, str):
+        raise ModelFileError(f"{path}: cnn model must be a file name, got {type(model).__name__}")
+    if model == BACKBONE_NAME and folder is not None:
+        target = folder / BACKBONE_NAME
+        if target.is_symlink() or not target.is_file():
+            raise ModelFileError(f"{path}: {BACKBONE_NAME} is missing or not a regular file")
+        return os.fspath(target)
+    if trust:
+        return model
+    raise ModelFileError(
+        f"{path}: the card's CNN backbone is {model[:200]!r}, outside the model folder; only "
+        f"the bundled backbone or {BACKBONE_NAME} saved in the model folder are loaded "
+        "(pass trust_backbone=True for a model you made yourself)"
+    )

@@ -1071,13 +1071,14 @@ def run_extract_dask(args: argparse.Namespace, data: pd.DataFrame) -> int:
         _summary_line,
         _write_features,
         errors_path,
+        own_output,
     )
     from .detector import _extractor_to_json
 
     out = Path(args.out)
     cache = None if getattr(args, "no_cache", False) else getattr(args, "cache", None)
     extractor = _make_extractor(args, data)
-    with _cli_client(args) as client:
+    with own_output(out), _cli_client(args) as client:  # one run per --out
         t0 = time.perf_counter()
         res = extract_features(
             data, client, extractor=extractor, partition_size=args.chunk_size, cache_dir=cache

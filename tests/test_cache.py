@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from deepfeat import ImageFeatures, load_dataset
-from deepfeat.features._cache import FeatureCache, extract_table, settings_digest
+from deepfeat.features._cache import FeatureCache, extract_table, file_digest, settings_digest
 
 
 def _fft(**kw):
@@ -112,3 +114,68 @@ def test_iter_extract_streams_chunks_in_order(demo_dir, tmp_path):
     fresh, fails = extract_table(data, ext)
     np.testing.assert_array_equal(streamed, fresh.to_numpy())
     assert [f["path"] for c in chunks for f in c.failures] == fails["path"].tolist() == [str(bad)]
+
+
+def test_io_failures_are_never_cached(tmp_path, monkeypatch):
+    """A file deleted after hashing and restored byte for byte gets features next run."""
+    import deepfeat.features._cache as cache_module
+
+    path = tmp_path / "flaky.png"
+    noise = np.random.default_rng(1).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path)
+    content = path.read_bytes()
+    real_digest = cache_module.file_digest
+
+    def digest_then_delete(p, *args, **kw):
+        out = real_digest(p, *args, **kw)
+        Path(p).unlink()  # gone between hashing and decoding
+        return out
+
+    monkeypatch.setattr(cache_module, "file_digest", digest_then_delete)
+    ext = _fft()
+    feats, fails = extract_table([str(path)], ext, cache_dir=tmp_path / "c")
+    assert feats.isna().all().all() and list(fails["reason"]) == ["no such file"]
+    monkeypatch.setattr(cache_module, "file_digest", real_digest)
+    path.write_bytes(content)  # restored, same bytes: same content hash
+    again, fails2 = extract_table([str(path)], ext, cache_dir=tmp_path / "c")
+    assert len(fails2) == 0 and again.attrs["n_extracted"] == 1
+    assert np.isfinite(again.iloc[0]).sum() > 50
+
+
+def test_decode_failures_are_cached(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff" + b"garbage" * 10)
+    ext = _fft()
+    extract_table([str(bad)], ext, cache_dir=tmp_path / "c")
+    again, fails = extract_table([str(bad)], ext, cache_dir=tmp_path / "c")
+    assert again.attrs["n_extracted"] == 0 and len(fails) == 1  # a function of the bytes
+
+
+@pytest.mark.timeout(60)
+def test_special_files_are_refused_before_reading(tmp_path):
+    """A FIFO or /dev/zero used to hang the content hash forever."""
+    good = tmp_path / "good.png"
+    noise = np.random.default_rng(2).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(good)
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    folder = tmp_path / "dir.jpg"
+    folder.mkdir()
+    inputs = [str(good), str(fifo), "/dev/zero", str(folder)]
+    for cache in (tmp_path / "c", None):
+        feats, fails = extract_table(inputs, _fft(), cache_dir=cache)
+        assert np.isfinite(feats.iloc[0]).sum() > 50
+        assert feats.iloc[1:].isna().all().all()
+        reasons = dict(zip(fails["path"], fails["reason"]))
+        assert "FIFO" in reasons[str(fifo)]
+        assert "character device" in reasons["/dev/zero"]
+        assert "directory" in reasons[str(folder)]
+
+
+def test_file_digest_refuses_special_files(tmp_path):
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="FIFO"):
+        file_digest(fifo)
+    with pytest.raises(OSError, match="character device"):
+        file_digest("/dev/zero")

@@ -498,3 +498,37 @@ def test_sidecar_is_opt_in_on_the_command_line(tmp_path, demo_dir, capsys):
     assert "width_px" in capsys.readouterr().err
     assert main(["predict", str(model), one, "--allow-missing-sidecar"]) == 0
     assert main(["predict", str(model), str(manifest), "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_second_run_on_the_same_out_is_refused(tmp_path, demo_dir, capsys):
+    """Two runs on one --out used to share `.out.tmp` and corrupt each other's file."""
+    import pandas as pd
+
+    from deepfeat._lock import OutputLock
+
+    out = tmp_path / "feats.parquet"
+    args = ["extract", str(demo_dir), "--out", str(out), "--groups", "fft", "-q"]
+    with OutputLock(out):  # another run owns the output
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "being written by another deepfeat run" in err and len(err.splitlines()) == 1
+        assert not out.exists()
+    assert main(args) == 0  # the owner is gone: runs normally
+    assert len(pd.read_parquet(out)) == 60
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_train_refuses_duplicated_columns_in_one_line(tmp_path, capsys):
+    """Used to crash with a 1170-line schema dump."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    cols = [pa.array(rng.normal(size=40)) for _ in range(3)] + [pa.array([0, 1] * 20)]
+    table = pa.Table.from_arrays(cols, names=["fft_000", "fft_001", "fft_000", "label"])
+    pq.write_table(table, tmp_path / "dup.parquet")
+    code = main(["train", str(tmp_path / "dup.parquet"), "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 1 and "duplicated column names" in err and "fft_000" in err
+    assert len(err.strip().splitlines()) == 1

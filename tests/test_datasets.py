@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from deepfeat import load_dataset, load_image, make_demo_dataset
-from deepfeat.datasets import sanitize_name
+from deepfeat.datasets import list_images, sanitize_name
 
 
 def _img(path, value=100):
@@ -223,3 +223,25 @@ def test_real_dfdc_layout_through_a_symlinked_shared_folder(dfdc_dir, tmp_path):
     by_path = dict(zip(manifest["path"], manifest["pair_group"]))
     rel = [p.split(str(shared / dfdc_dir.name) + "/")[1] for p in df["path"]]
     assert [by_path[r] for r in rel] == df["group"].tolist()
+
+
+@pytest.mark.timeout(30)
+def test_list_images_keeps_special_entries_for_the_error_table(tmp_path):
+    """FIFOs, dirs named x.jpg, dangling and looping links used to vanish silently."""
+    import os
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    _img(real / "a.png", 10)
+    os.mkfifo(real / "fifo.jpg")
+    (real / "dir.jpg").mkdir()
+    (real / "dangling.jpg").symlink_to(real / "gone.jpg")
+    (real / "loop.jpg").symlink_to(real / "loop.jpg")
+    (real / "sub" / "up").symlink_to(real)  # a folder loop: not followed
+    names = sorted(Path(p).name for p in list_images(real))
+    assert names == ["a.png", "dangling.jpg", "dir.jpg", "fifo.jpg", "loop.jpg"]
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    _img(fake / "b.png", 200)
+    df = load_dataset(tmp_path)  # the folders layout lists the same entries, labelled
+    assert len(df) == 6 and set(df["label"]) == {0, 1}

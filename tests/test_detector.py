@@ -511,3 +511,233 @@ def test_explain_gives_a_failed_input_no_contributions(demo_dir, tmp_path):
     assert ex.loc[0, "top_features"] == []
     assert ex.loc[1, ["proba", *contrib]].notna().all() and ex.loc[1, "top_features"]
     assert det.extraction_failures_["path"].tolist() == [str(bad)]
+
+
+# ---------------------------------------------------------------------- hostile model files
+@pytest.fixture(scope="module")
+def cnn_model(tmp_path_factory, demo_dir):
+    """A small saved CNN detector (bundled backbone), copied by the tests that tamper."""
+    df = load_dataset(demo_dir).iloc[:30]
+    det = _fast(groups=("cnn",), n_estimators=5, early_stopping_rounds=None).fit(df)
+    return det.save(tmp_path_factory.mktemp("cnn") / "m")
+
+
+def _edit_card(src, dst, change):
+    shutil.copytree(src, dst)
+    card = json.loads((dst / "card.json").read_text())
+    change(card)
+    (dst / "card.json").write_text(json.dumps(card))
+    return dst
+
+
+def test_load_requires_a_recorded_backbone_hash(tmp_path, cnn_model):
+    """A null or missing backbone_sha256 used to skip the backbone check."""
+
+    def null(card):
+        card["extractor"]["backbone_sha256"] = None
+
+    def missing(card):
+        del card["extractor"]["backbone_sha256"]
+
+    for change in (null, missing):
+        bad = _edit_card(cnn_model, tmp_path / change.__name__, change)
+        with pytest.raises(ModelFileError, match="records no backbone sha256"):
+            DeepfakeDetector.load(bad)
+        assert DeepfakeDetector.load(bad, trust_backbone=True).features_ is not None
+
+
+def test_load_refuses_a_backbone_outside_the_model_folder(tmp_path, cnn_model):
+    """cnn.params.model used to name any file on disk, which onnxruntime then opened."""
+    from deepfeat.features._cnn import backbone_path
+
+    elsewhere = tmp_path / "elsewhere.onnx"
+    shutil.copyfile(backbone_path(), elsewhere)
+
+    def external(card):
+        card["extractor"]["transformers"]["cnn"]["params"].update(
+            model=str(elsewhere), mean=127.0, std=128.0, output_name="s1_mean", layers="mid"
+        )
+
+    bad = _edit_card(cnn_model, tmp_path / "ext", external)
+    with pytest.raises(ModelFileError, match="outside the model folder"):
+        DeepfakeDetector.load(bad)
+    threads = _edit_card(
+        cnn_model,
+        tmp_path / "threads",
+        lambda c: c["extractor"]["transformers"]["cnn"]["params"].update(n_threads=10**9),
+    )
+    with pytest.raises(ModelFileError, match="n_threads"):
+        DeepfakeDetector.load(threads)  # a card cannot ask for a billion threads
+    for name in ("../../../../etc/passwd", "/dev/zero", "backbone.onnx"):
+        odd = _edit_card(
+            cnn_model,
+            tmp_path / f"odd{len(name)}",
+            lambda c, n=name: c["extractor"]["transformers"]["cnn"]["params"].update(model=n),
+        )
+        with pytest.raises(ModelFileError):
+            DeepfakeDetector.load(odd)
+
+
+def test_user_backbone_is_saved_in_the_model_folder_and_checked(tmp_path, demo_dir):
+    from deepfeat import CNNEmbedder
+    from deepfeat.features._cnn import backbone_path
+
+    onnx = tmp_path / "mine.onnx"
+    shutil.copyfile(backbone_path(), onnx)
+    cnn = CNNEmbedder(model=onnx, mean=127.0, std=128.0, output_name="s1_mean")
+    df = load_dataset(demo_dir).iloc[:30]
+    det = _fast(
+        groups=("cnn",),
+        features=ImageFeatures(groups=("cnn",), cnn=cnn),
+        n_estimators=5,
+        early_stopping_rounds=None,
+    ).fit(df)
+    path = det.save(tmp_path / "m")
+    assert sorted(p.name for p in path.iterdir()) == ["backbone.onnx", "card.json", "model.ubj"]
+    expected = det.predict_proba(df.path[:4])
+    onnx.unlink()  # the model folder is self-contained
+    loaded = DeepfakeDetector.load(path)
+    np.testing.assert_allclose(loaded.predict_proba(df.path[:4]), expected)
+    with open(path / "backbone.onnx", "ab") as fh:
+        fh.write(b"\0")  # tampered
+    with pytest.raises(ModelFileError, match="backbone sha256"):
+        DeepfakeDetector.load(path)
+
+
+def _plain_model(tmp_path):
+    X, y, g = _table()
+    return (
+        _fast(n_estimators=5, early_stopping_rounds=None)
+        .fit(X, y, groups=g)
+        .save(tmp_path / "plain")
+    )
+
+
+def _with_model_bytes(src, dst, raw):
+    import hashlib
+
+    shutil.copytree(src, dst)
+    (dst / "model.ubj").write_bytes(raw)
+    card = json.loads((dst / "card.json").read_text())
+    card["model_sha256"] = hashlib.sha256(raw).hexdigest()
+    (dst / "card.json").write_text(json.dumps(card))
+    return dst
+
+
+def test_malformed_model_files_raise_model_file_error(tmp_path):
+    """A 0-byte model.ubj with a matching sha256 used to abort the interpreter; a 200k-deep
+    card raised RecursionError; params.groups = 5 a TypeError."""
+    good = _plain_model(tmp_path)
+    raw = (good / "model.ubj").read_bytes()
+    for i, data in enumerate([b"", b"{}", raw[: len(raw) // 2], raw[:100] + raw[150:]]):
+        bad = _with_model_bytes(good, tmp_path / f"ubj{i}", data)
+        with pytest.raises(ModelFileError, match="not a valid XGBoost model") as info:
+            DeepfakeDetector.load(bad)
+        assert "\n" not in str(info.value)
+    deep = tmp_path / "deep"
+    shutil.copytree(good, deep)
+    (deep / "card.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(ModelFileError, match=r"card\.json"):
+        DeepfakeDetector.load(deep)
+    cases = {
+        "params.groups": lambda c: c["params"].update(groups=5),
+        "threshold": lambda c: c.update(threshold="high"),
+        "feature_names": lambda c: c.update(feature_names=[1, 2]),
+        "model_columns": lambda c: c.update(model_columns=["nope"]),
+        "calibration": lambda c: c.update(calibration={"kind": "isotonic", "x": [0.5, 0.1]}),
+        "n_estimators": lambda c: c["params"].update(n_estimators=-1),
+        "leakage_warnings": lambda c: c.update(leakage_warnings={"a": 1}),
+        "nested deeper": lambda c: c.update(training={"a": json.loads("[" * 40 + "]" * 40)}),
+    }
+    for words, change in cases.items():
+        bad = _edit_card(good, tmp_path / f"card_{words.replace(' ', '_')}", change)
+        with pytest.raises(ModelFileError, match=words) as info:
+            DeepfakeDetector.load(bad)
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.timeout(30)
+def test_size_limits_are_checked_before_reading(tmp_path):
+    """A 1 GiB card, or a 1 MB zip holding one, used to take 2.3 GB of RAM before refusing."""
+    import os
+    import tracemalloc
+
+    good = _plain_model(tmp_path)
+    huge = tmp_path / "huge"
+    shutil.copytree(good, huge)
+    with open(huge / "card.json", "wb") as fh:
+        fh.truncate(1 << 30)  # sparse: no disk, no RAM
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model.ubj", (good / "model.ubj").read_bytes())
+        with zf.open("card.json", "w", force_zip64=True) as member:
+            for _ in range(64):
+                member.write(bytes(1 << 20))  # 64 MiB of zeros, a few hundred KiB zipped
+    assert bomb.stat().st_size < 1 << 20
+    for target in (huge, bomb):
+        tracemalloc.start()
+        with pytest.raises(ModelFileError, match="limit"):
+            DeepfakeDetector.load(target)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 40 << 20, f"{target.name}: {peak >> 20} MiB allocated"
+    fifo_dir = tmp_path / "fifo"
+    shutil.copytree(good, fifo_dir)
+    (fifo_dir / "card.json").unlink()
+    os.mkfifo(fifo_dir / "card.json")  # used to hang model loading
+    with pytest.raises(ModelFileError, match="FIFO"):
+        DeepfakeDetector.load(fifo_dir)
+
+
+def test_feature_table_problems_are_clear_errors():
+    X, y, g = _table()
+    det = _fast(n_estimators=5, early_stopping_rounds=None).fit(X, y, groups=g)
+    inf = X.copy()
+    inf.iloc[3, 1] = np.inf  # used to end in a C++ stack trace
+    for call in (lambda: _fast().fit(inf, y), lambda: det.predict_proba(inf)):
+        with pytest.raises(ValueError, match=r"infinite .*cnn_0001"):
+            call()
+    dup = pd.concat([X, X[["fft_000"]]], axis=1)  # used to train silently
+    for call in (lambda: _fast().fit(dup, y), lambda: det.predict_proba(dup)):
+        with pytest.raises(ValueError, match=r"duplicated column names .*fft_000"):
+            call()
+    nan = X.copy()
+    nan.loc[:, :] = np.nan  # used to give sklearn's "0 sample(s)" message
+    with pytest.raises(ValueError, match="none of the 240 samples has any feature"):
+        _fast().fit(nan, y)
+    one_class = X.copy()
+    one_class.loc[y == 0, :] = np.nan
+    with pytest.raises(ValueError, match="only one class is left"):
+        _fast().fit(one_class, y)
+
+
+@pytest.mark.timeout(120)
+def test_extraction_failures_are_per_thread(tmp_path, demo_dir):
+    """extraction_failures_ set in predict_proba used to be visible to other threads."""
+    import threading
+
+    df = load_dataset(demo_dir)
+    det = _fast(groups=("fft",), n_estimators=5, early_stopping_rounds=None).fit(df)
+    n_threads = 8
+    inputs = []
+    for t in range(n_threads):
+        bad = tmp_path / f"bad{t}.jpg"
+        bad.write_bytes(b"not an image %d" % t)
+        inputs.append([*df.path[t : t + 2], str(bad)] + [str(bad)] * (t % 3))
+    barrier = threading.Barrier(n_threads)
+    seen: dict[int, list[str]] = {}
+
+    def work(t):
+        det.predict_proba(inputs[t])
+        barrier.wait()  # every thread has predicted before anyone looks
+        seen[t] = list(det.extraction_failures_["path"])
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in range(n_threads):
+        assert seen[t] == [str(tmp_path / f"bad{t}.jpg")] * (1 + t % 3)
+    table = det.extract(inputs[0])
+    assert list(table.attrs["failures"]["path"]) == [str(tmp_path / "bad0.jpg")]

@@ -278,6 +278,10 @@ def test_cli_helpers_extract_and_train_on_a_scheduler(client, data, tmp_path, ca
     assert run_extract_dask(single, cli.resolve_input(csv)) == 0
     folder = args("extract", csv, "--out", str(tmp_path / "f" / "feats"), *common)
     assert run_extract_dask(folder, cli.resolve_input(csv)) == 0
+    from deepfeat._lock import OutputLock
+
+    with OutputLock(tmp_path / "f" / "feats"), pytest.raises(cli.UserError, match="another"):
+        run_extract_dask(folder, cli.resolve_input(csv))  # one run per --out on Dask too
 
     local = pd.read_parquet(tmp_path / "local.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "d" / "dask.parquet"), local)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 
@@ -243,7 +244,7 @@ def test_bad_inputs_raise_image_load_error(tmp_path, name):
 def test_missing_and_directory_paths(tmp_path):
     with pytest.raises(ImageLoadError, match="no such file"):
         load_image(tmp_path / "nope.jpg")
-    with pytest.raises(ImageLoadError, match="not a file"):
+    with pytest.raises(ImageLoadError, match="not a regular file"):
         load_image(tmp_path)
 
 
@@ -320,3 +321,36 @@ def test_fast_jpeg_path_is_pixel_identical_on_real_files(exif_dir, dfdc_dir, k14
         np.testing.assert_array_equal(load_image(p), ref, err_msg=str(p))
         compared += 1
     assert compared >= 100
+
+
+@pytest.mark.timeout(30)
+def test_special_files_are_refused_with_a_reason(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    cases = {
+        fifo: "FIFO",
+        "/dev/zero": "character device",
+        tmp_path: "directory",
+        tmp_path / "loop.png": "symbolic links",
+        tmp_path / "dangling.png": "dangling symbolic link",
+    }
+    for source, words in cases.items():
+        with pytest.raises(ImageLoadError, match=words) as info:
+            load_image(source)
+        assert info.value.transient  # not a function of the bytes: never cached
+
+
+def test_caller_max_pixels_wins_over_pillow_global_limit(monkeypatch):
+    """max_pixels=None used to be overridden by Pillow's own ~89.5 MP limit."""
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # stands in for Pillow's 89.5 MP
+    warn_size = _save(Image.new("RGB", (40, 40), (9, 9, 9)), "PNG")  # Pillow: warning
+    error_size = _save(Image.new("RGB", (100, 100), (9, 9, 9)), "PNG")  # Pillow: error
+    for data in (warn_size, error_size):
+        assert load_image(data, max_pixels=None).shape[2] == 3
+        assert load_image(data, max_pixels=20_000).shape[2] == 3
+    with pytest.raises(ImageLoadError, match="max_pixels=100"):
+        load_image(error_size, max_pixels=100)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # Pillow's global is never changed

@@ -1,6 +1,7 @@
 """Restartable, cached extraction of feature tables.
 
-Feature rows are cached per *(file content hash, extractor settings hash)*; the settings hash
+Feature rows are cached per *(file content hash and file ending, extractor settings hash)*
+(the ending because ``meta_file_ext_mismatch`` depends on it); the settings hash
 covers every extractor parameter, the package version and the backbone sha256, so changing a
 setting never reuses stale rows and re-running on a grown folder only extracts new files.
 
@@ -9,7 +10,9 @@ chunk is written as one parquet file to a temporary name and atomically renamed 
 A run killed at any point therefore leaves only whole chunks behind, and a restart recomputes
 exactly the unfinished chunks, with the same batch composition, so its output is identical to
 an uninterrupted run. Failed inputs are cached too (with their stage and reason), so every
-input ends up either with features or with a recorded reason.
+input ends up either with features or with a recorded reason, but only failures that are a
+function of the file's bytes (a decode error): an I/O failure (a file missing, unreadable or
+not a regular file while the run looked at it) is never cached, so it is retried next run.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from .._io import open_regular
 from ._base import FAILURE_COLUMNS, as_items
 
 logger = logging.getLogger(__name__)
@@ -48,12 +52,29 @@ _REASON_COL = "failed_reason"
 
 
 def file_digest(path: str | os.PathLike, block: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (hex)."""
+    """sha256 of a file's bytes (hex); anything but a regular file raises an OSError first.
+
+    Raises
+    ------
+    OSError
+        :class:`~deepfeat._io.SpecialFileError` for a FIFO, device or directory (which are
+        never opened for reading: a FIFO would block forever, ``/dev/zero`` never ends).
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while chunk := fh.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+def cache_key(path: str | os.PathLike) -> str:
+    """Cache key of a file: the sha256 of its bytes plus its lower-cased file ending.
+
+    The ending is part of the key because a metadata feature depends on it
+    (``meta_file_ext_mismatch``): a PNG copied to ``x.jpg`` must not reuse the row of
+    ``x.png``.
+    """
+    return file_digest(path) + os.path.splitext(os.fspath(path))[1].lower()[:16]
 
 
 _MODEL_DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -235,7 +256,7 @@ def iter_extract(
         for i, item in enumerate(items):
             if isinstance(item, str):
                 try:
-                    digests[i] = file_digest(item)
+                    digests[i] = cache_key(item)
                 except OSError as exc:
                     reason = exc.strerror or str(exc)
                     unreadable[i] = {"path": item, "stage": "read", "reason": reason}
@@ -303,7 +324,12 @@ def _write_chunk(cache, k, todo, digests, items, names, values, fails) -> None:
     """Cache the computed rows of chunk ``k`` (features or the failure that explains them)."""
     if cache is None:
         return
-    keep = [j for j, i in enumerate(todo[k]) if digests[i] is not None]
+    transient = {rec["path"] for rec in fails if rec.get("transient")}
+    keep = [
+        j
+        for j, i in enumerate(todo[k])
+        if digests[i] is not None and items[i] not in transient  # I/O failures: never cached
+    ]
     if not keep:
         return
     first: dict[str, tuple[str, str]] = {}

@@ -853,6 +853,15 @@ class CNNEmbedder(ImageTransformer):
         normalisation of batch ``k + 1`` run in a background thread while onnxruntime works
         on batch ``k``; within a batch, images of equal prepared shape share one model call.
         """
+        out, failures = self.transform_items_with_failures(items, images)
+        self.failures_ = failures
+        return out
+
+    def transform_items_with_failures(
+        self, items: Sequence[Any], images: Sequence[np.ndarray | None] | None = None
+    ) -> tuple[np.ndarray, pd.DataFrame]:
+        """:meth:`transform_items` returning its failures instead of setting ``failures_``
+        (safe when several threads share one embedder)."""
         spec = self._get_spec()
         out = np.full((len(items), len(spec.feature_names)), np.nan, dtype=np.float32)
         raise_errors = self.on_error == "raise"
@@ -903,7 +912,7 @@ class CNNEmbedder(ImageTransformer):
                             failures.append(record(i, self.stage, exc))
 
         failures.sort(key=lambda f: f[0])
-        self.failures_ = pd.DataFrame([f[1] for f in failures], columns=FAILURE_COLUMNS)
+        table = pd.DataFrame([f[1] for f in failures], columns=FAILURE_COLUMNS)
         if failures:
             logger.warning(
                 "%s: %d of %d inputs failed (see failures_)",
@@ -911,7 +920,7 @@ class CNNEmbedder(ImageTransformer):
                 len(failures),
                 len(items),
             )
-        return out
+        return out, table
 
     def _run_batch(
         self, spec: _Spec, rows: list[int], x: np.ndarray, out: np.ndarray, raise_errors: bool

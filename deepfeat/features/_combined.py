@@ -331,6 +331,21 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             ``float32`` of shape ``(n_inputs, n_features_out_)``; NaN where a group failed
             (see ``failures_``) or a feature is undefined for a file.
         """
+        out, failures = self.transform_with_failures(X)
+        self.failures_ = failures
+        return out
+
+    def transform_with_failures(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
+        """:meth:`transform` that returns its failures instead of setting ``failures_``.
+
+        Safe to call from several threads on one extractor: nothing is stored on it.
+
+        Returns
+        -------
+        values : numpy.ndarray
+        failures : pandas.DataFrame
+            ``path, stage, reason`` per failure.
+        """
         check_is_fitted(self, "transformers_")
         meta = self.transformers_.get("meta")
         if meta is not None and hasattr(meta, "check_sidecar"):
@@ -357,7 +372,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                 ok = ~np.isnan(out).all(axis=1)
                 for col in side.columns:
                     out[ok, names.index(col)] = side[col].to_numpy(dtype=np.float32)[ok]
-        self.failures_ = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
+        table = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
         elapsed = time.perf_counter() - t0
         logger.info(
             "extracted %d inputs in %.1f s (%.1f img/s), %d failures",
@@ -369,7 +384,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         if self.on_error == "raise" and failures:
             first = failures[0]
             raise ImageLoadError(first["path"], f"{first['stage']}: {first['reason']}")
-        return out
+        return out, table
 
     def _group_work(self) -> dict[str, GroupWork]:
         """What the workers compute: every group but the CNN, by kernel when available."""
@@ -454,9 +469,13 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             if cnn is not None:
                 ok = [j for j, img in enumerate(images) if img is not None]
                 if ok:
-                    feats = cnn.transform_items([sub[j] for j in ok], [images[j] for j in ok])
+                    args = ([sub[j] for j in ok], [images[j] for j in ok])
+                    if hasattr(cnn, "transform_items_with_failures"):  # no shared state
+                        feats, cnn_fails = cnn.transform_items_with_failures(*args)
+                    else:
+                        feats, cnn_fails = cnn.transform_items(*args), cnn.failures_
                     values[b][np.arange(s, s + len(sub))[ok], slices["cnn"]] = feats
-                    for rec in cnn.failures_.to_dict("records"):
+                    for rec in cnn_fails.to_dict("records"):
                         task_fails.append({**rec, "stage": "cnn"})
             fails[b][s] = task_fails
             if bar is not None:

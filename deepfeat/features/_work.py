@@ -31,6 +31,7 @@ __all__ = [
     "decode_slice",
     "effective_jobs",
     "failure_reason",
+    "failure_record",
     "group_blocks",
     "item_name",
     "pixel_free_work",
@@ -53,6 +54,21 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, ImageLoadError):
         return exc.reason
     return f"{type(exc).__name__}: {exc}"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure may go away on retry (I/O, memory), so must never be cached."""
+    if isinstance(exc, ImageLoadError):
+        return exc.transient
+    return isinstance(exc, (OSError, MemoryError))
+
+
+def failure_record(name: str, stage: str, exc: BaseException) -> dict[str, Any]:
+    """A failure record ``path, stage, reason`` (plus ``transient: True`` for I/O errors)."""
+    rec: dict[str, Any] = {"path": name, "stage": stage, "reason": failure_reason(exc)}
+    if is_transient(exc):
+        rec["transient"] = True
+    return rec
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -207,13 +223,7 @@ def decode_slice(
                 img = cropped
             images[i] = img
         except (ImageLoadError, ValueError) as exc:
-            failures.append(
-                {
-                    "path": item_name(item, offset + i),
-                    "stage": "load",
-                    "reason": failure_reason(exc),
-                }
-            )
+            failures.append(failure_record(item_name(item, offset + i), "load", exc))
     return images, failures
 
 
@@ -235,13 +245,7 @@ def group_blocks(
                 try:
                     block[i] = work.kernel(items[i] if work.from_file else images[i])
                 except Exception as exc:  # one bad input never stops the slice
-                    failures.append(
-                        {
-                            "path": item_name(items[i], offset + i),
-                            "stage": group,
-                            "reason": failure_reason(exc),
-                        }
-                    )
+                    failures.append(failure_record(item_name(items[i], offset + i), group, exc))
         elif ok:
             tr = work.transformer
             sub = [items[i] for i in ok]
