@@ -630,6 +630,9 @@ def report_training(det: Any, out: str) -> int:
         note = det.validation_metrics_.get("calibration_evaluation")
         if note:
             print(f"  brier/ece: {note}")
+        rows = det.validation_metrics_.get("rows")
+        if rows:
+            print(f"  scored rows: {rows}")
     else:
         print("no grouped validation fold: too few samples per class (see the log)")
     print(

@@ -817,6 +817,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(table)} samples but y has {len(y)}")
         g = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups).astype(str)
         usable = ~np.isnan(table.to_numpy()).all(axis=1)
+        origin = self.__dict__.pop("_origin_rows", None)
+        if origin is not None:
+            origin = origin[usable] if len(origin) == len(usable) else None
         if not usable.all():
             logger.warning(
                 "%d samples without any feature were left out of training", (~usable).sum()
@@ -889,7 +892,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                 f"of {len(val_idx)} samples ({len(np.unique(gv[val_idx]))} groups)",
             )
             raw = model.predict_proba(Xv[val_idx])[:, 1]
-            self.validation_metrics_ = self._validation_metrics(raw, yv[val_idx], gv[val_idx])
+            self.validation_metrics_ = self._honest_validation(
+                raw, yv[val_idx], gv[val_idx], None if origin is None else origin[val_idx]
+            )
             if self.calibration is not None:
                 self.calibrator_ = _Calibrator.fit(self.calibration, raw, yv[val_idx])
                 self._stage(
@@ -936,6 +941,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             if isinstance(X, pd.DataFrame) and "origin" in X.columns:  # made by the CLI
                 counts = X["origin"].astype(str).value_counts(sort=False)
                 self.training_origin_ = {str(k): int(v) for k, v in counts.items()}
+                self._origin_rows = X["origin"].astype(str).to_numpy()
             return X, y, groups, None
         kind = self._input_kind(X)
         if kind not in ("images", "dataset"):
@@ -987,6 +993,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.synthesis_failures_ = failures
+        self._origin_rows = expanded["origin"].astype(str).to_numpy()
         self.training_origin_ = {
             str(k): int(v) for k, v in expanded["origin"].value_counts(sort=False).items()
         }
@@ -1017,6 +1024,30 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         lines = self._stage_lines
         del self._stage_lines, self._stage_bar
         return lines
+
+    def _honest_validation(
+        self, raw: np.ndarray, y: np.ndarray, g: np.ndarray, origin: np.ndarray | None
+    ) -> dict:
+        """Validation metrics on the user's own images: synthesized rows left out.
+
+        Pseudo-fakes are easy to tell from their reals, so counting them would flatter the
+        metrics. They are left out whenever the original rows still hold both classes
+        (``rows`` says which rows were scored).
+        """
+        synthetic = None if origin is None else origin != "original"
+        if synthetic is None or not synthetic.any():
+            return self._validation_metrics(raw, y, g)
+        keep = ~synthetic
+        if len(np.unique(y[keep])) == 2:
+            metrics = self._validation_metrics(raw[keep], y[keep], g[keep])
+            metrics["rows"] = (
+                f"original images only ({int(synthetic.sum())} pseudo-fakes of the "
+                "validation fold left out)"
+            )
+            return metrics
+        metrics = self._validation_metrics(raw, y, g)
+        metrics["rows"] = "all, pseudo-fakes included (the originals hold one class only)"
+        return metrics
 
     def _validation_metrics(self, raw: np.ndarray, y: np.ndarray, g: np.ndarray) -> dict:
         """Metrics of the validation fold; calibration quality only where out-of-sample.

@@ -78,10 +78,11 @@ def load_all(quick: bool) -> dict[str, pd.DataFrame]:
 
 
 def extractor(canonical_size: int | None = None):
-    from deepfeat import ImageFeatures
+    """The v0.1 default extractor (native resolution, spectrum without local statistics),
+    or with the scale policy; the ``+local`` recipes add the ``fft_local_*`` columns."""
+    from deepfeat import FFTSpectrum, ImageFeatures
 
-    kw = {} if canonical_size is None else {"canonical_size": canonical_size}
-    return ImageFeatures(**kw).fit()
+    return ImageFeatures(fft=FFTSpectrum(local=False), canonical_size=canonical_size).fit()
 
 
 def features(df: pd.DataFrame, ext, progress: bool = True) -> pd.DataFrame:
@@ -135,7 +136,7 @@ def build_tables(sets: dict[str, pd.DataFrame], canonical_sizes=(None,)) -> dict
     # joined to the default tables by the recipes that ask for them.
     from deepfeat import FFTSpectrum, ImageFeatures
 
-    ext_l = ImageFeatures(groups=("fft",), fft=FFTSpectrum(local=True)).fit()
+    ext_l = ImageFeatures(groups=("fft",), fft=FFTSpectrum(local=True), canonical_size=None).fit()
     local_cols = [c for c in ext_l.get_feature_names_out() if c.startswith("fft_local_")]
     for key, frame in (("pool", pool), ("degraded", degraded)):
         out[f"L_{key}"] = features(frame, ext_l)[local_cols]

@@ -43,7 +43,7 @@ def test_groups_equal_their_standalone_transformers(small):
     combined = ImageFeatures(groups=("cnn", "fft")).fit(small)
     both = combined.transform(small)
     cnn = CNNEmbedder().fit().transform(small)
-    fft = FFTSpectrum().fit().transform(small)
+    fft = FFTSpectrum(local=True).fit().transform(small)  # the default fft group
     np.testing.assert_allclose(both[:, : cnn.shape[1]], cnn, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(both[:, cnn.shape[1] :], fft)
 

@@ -364,3 +364,15 @@ def test_cli_train_rejects_a_bad_augment_spec(demo_dir, tmp_path):
         "train", str(demo_dir), "--out", str(tmp_path / "m"), "--augment", "0.5:sharpen", "-q"
     )
     assert code != 0 and "augment kinds" in err
+
+
+def test_validation_metrics_leave_pseudo_fakes_out(tmp_path):
+    demo = load_dataset(make_demo_dataset(tmp_path / "d", n_images=150, random_state=3))
+    det = _det(pseudo_fakes="upsample", cache_dir=tmp_path / "c").fit(demo)
+    m = det.validation_metrics_
+    assert m["rows"].startswith("original images only")
+    n_val = det.training_summary_["validation_samples"]
+    assert m["n"] < n_val  # the pseudo-fakes of the fold were not scored
+    reals_only = demo[demo.label == 0]
+    det = _det(pseudo_fakes="upsample", cache_dir=tmp_path / "c").fit(reals_only)
+    assert det.validation_metrics_["rows"].startswith("all, pseudo-fakes included")
