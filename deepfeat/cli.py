@@ -51,9 +51,28 @@ def _stage(text: str, stream: Any = None) -> None:
     print(text, file=stream or sys.stdout, flush=True)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record comes.
+
+    ``logging.basicConfig`` binds the stream once; when ``main`` runs in-process (tests,
+    notebooks) that stream may be replaced and closed later, and every later record then
+    fails with "I/O operation on closed file".
+    """
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; ignored
+        pass
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -376,6 +376,70 @@ def markdown(summary: dict[str, Any], header: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _per_image_ms(fn, images: list[np.ndarray], repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for img in images:
+            fn(img)
+        best = min(best, (time.perf_counter() - t0) / len(images))
+    return best * 1000
+
+
+def costs(sets: dict[str, pd.DataFrame], n: int = 64) -> dict[str, Any]:
+    """What each lever costs: per-image ms of the synthesis functions and local statistics
+    (best of 3 passes, one core), and default-extractor img/s on 512 px faces per policy."""
+    from deepfeat import load_image
+    from deepfeat.features._local import local_contrast
+    from deepfeat.features._spectrum import spectrum_vector
+    from deepfeat.features._work import Rescale
+    from deepfeat.synthesis import degrade, self_blend, upsample_trace
+
+    faces = [load_image(p) for p in sets["dfdc"]["path"].iloc[:n]]
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {
+        "ms_per_224px_image": {
+            "self_blend": _per_image_ms(lambda im: self_blend(im, random_state=rng), faces),
+            "upsample_trace": _per_image_ms(lambda im: upsample_trace(im, random_state=rng), faces),
+            "degrade": _per_image_ms(lambda im: degrade(im, random_state=rng), faces),
+            "local_contrast": _per_image_ms(local_contrast, faces),
+            "radial spectrum (fft group without local)": _per_image_ms(spectrum_vector, faces),
+        }
+    }
+    if "genphotos" in sets:
+        from deepfeat.features._cache import extract_table
+
+        paths = sets["genphotos"][["path"]].iloc[:n]
+        rates = {}
+        for size in (None, 256):
+            ext = extractor(size)
+            extract_table(paths.iloc[:8], ext)  # warm-up: session, workers
+            t0 = time.perf_counter()
+            extract_table(paths, ext)
+            rates["native" if size is None else f"canonical_size={size}"] = n / (
+                time.perf_counter() - t0
+            )
+        out["img_per_s_512px_all_groups"] = rates
+        big = [load_image(p) for p in paths["path"].iloc[:16]]
+        out["ms_rescale_512_to_256"] = _per_image_ms(Rescale(256).crop, big)
+    return out
+
+
+def _costs_markdown(c: dict[str, Any]) -> str:
+    lines = ["**Cost** (one run on the shared 2-core machine; best of 3 passes)", ""]
+    lines += ["| step | ms per 224 px face |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in c["ms_per_224px_image"].items()]
+    rates = c.get("img_per_s_512px_all_groups")
+    if rates:
+        lines += [
+            "",
+            "Default extractor (cnn + fft + meta, no cache) on 64 genphotos faces (512 px): "
+            + ", ".join(f"{k} {v:.1f} img/s" for k, v in rates.items())
+            + f"; the 512→256 px area shrink itself costs {c['ms_rescale_512_to_256']:.2f} ms.",
+        ]
+    return "\n".join(lines)
+
+
 def run(quick: bool = False, folds: int = 3, recipes: str | None = None) -> dict[str, Any]:
     """Per-topic entry of ``scripts/benchmark.py``: the whole protocol, as markdown."""
     t0 = time.perf_counter()
@@ -386,6 +450,7 @@ def run(quick: bool = False, folds: int = 3, recipes: str | None = None) -> dict
     chosen = {r: RECIPES[r] for r in (recipes.split(",") if recipes else RECIPES)}
     res = run_protocol(tables, folds, chosen)
     summary = summarise(res)
+    cost = costs(sets)
     header = {
         "command": "python scripts/bench_generalise.py" + (" --quick" if quick else ""),
         "started": time.strftime("%Y-%m-%d %H:%M %Z"),
@@ -397,8 +462,8 @@ def run(quick: bool = False, folds: int = 3, recipes: str | None = None) -> dict
     }
     return {
         "title": TITLE,
-        "markdown": markdown(summary, header),
-        "results": {"summary": summary, "folds": res, "header": header},
+        "markdown": markdown(summary, header) + "\n" + _costs_markdown(cost),
+        "results": {"summary": summary, "folds": res, "header": header, "costs": cost},
     }
 
 

@@ -62,3 +62,22 @@ def heavy_modules_after(code: str) -> list[str]:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return [m for m in out.stdout.strip().split(",") if m]
+
+
+_ROOT_LOGGING: tuple[list, int] | None = None
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging():
+    """``deepfeat.cli.main`` configures the root logger (as a command line should); put it
+    back as the session started after each test (module fixtures that run the CLI
+    included), so that one test's handlers never write into another test's output."""
+    import logging
+
+    global _ROOT_LOGGING
+    root = logging.getLogger()
+    if _ROOT_LOGGING is None:
+        _ROOT_LOGGING = (root.handlers[:], root.level)
+    yield
+    root.handlers[:] = _ROOT_LOGGING[0]
+    root.setLevel(_ROOT_LOGGING[1])
