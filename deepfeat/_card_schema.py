@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._calibration import CALIBRATIONS
+
 __all__ = ["CARD_MAX_BYTES", "EXTRACTOR", "MAX_DEPTH", "CardError", "check_json", "parse_card"]
 
 #: Largest ``card.json`` read (bytes); real cards are a few hundred KiB.
@@ -227,7 +229,8 @@ DETECTOR_PARAMS: dict[str, tuple[Check, bool]] = {
     ),
     "early_stopping_rounds": (optional(integer(1, 1_000_000)), False),
     "validation_fraction": (number(0, 0.5, open_lo=True, open_hi=True), False),
-    "calibration": (optional(one_of("isotonic", "sigmoid")), False),
+    "calibration": (optional(one_of(*CALIBRATIONS)), False),
+    "cache_dir": (optional(string(4096)), False),
     "linear_probe": (boolean, False),
     "probe_C": (number(0, 1e12, open_lo=True), False),
     "probe_keep_columns": (boolean, False),
@@ -264,13 +267,13 @@ def _calibration(value: Any, where: str) -> None:
     if not isinstance(value, dict):
         _fail(where, "an object", value)
     kind = value.get("kind")
-    if kind == "isotonic":
+    if kind in ("isotonic", "smooth"):
         obj({"kind": (anything, True), "x": (_NUMBERS, True), "y": (_NUMBERS, True)}, extra=None)(
             value, where
         )
         x, y = value["x"], value["y"]
         if len(x) != len(y):
-            raise CardError(f"{where}: isotonic x and y differ in length")
+            raise CardError(f"{where}: {kind} x and y differ in length")
         if any(b < a for a, b in itertools.pairwise(x)):
             raise CardError(f"{where}.x must be non-decreasing")
         if any(not 0.0 <= v <= 1.0 for v in y):
@@ -280,7 +283,7 @@ def _calibration(value: Any, where: str) -> None:
             value, where
         )
     else:
-        _fail(f"{where}.kind", '"isotonic" or "sigmoid"', kind)
+        _fail(f"{where}.kind", " or ".join(f'"{c}"' for c in CALIBRATIONS), kind)
 
 
 #: Resource settings of the feature transformers: bounded, so that a card cannot ask for a
@@ -310,6 +313,7 @@ EXTRACTOR = obj(
                 {
                     "batch_size": (integer(1, 10_000), False),
                     "max_pixels": (optional(integer(1, 10**12)), False),
+                    "canonical_size": (optional(integer(16, 1 << 16)), False),
                 },
             ),
             False,
@@ -337,6 +341,7 @@ CARD_FIELDS: dict[str, tuple[Check, bool]] = {
     "extractor": (optional(EXTRACTOR), False),
     "backbone_sha256": (optional(hex64), False),
     "training": (optional(dict_of(anything)), False),
+    "sidecar_columns": (list_of(string(256)), False),
     "leakage_warnings": (list_of(string(100_000), max_len=1_000_000), False),
     "versions": (optional(dict_of(string(256))), False),
 }

@@ -376,3 +376,35 @@ def test_validation_metrics_leave_pseudo_fakes_out(tmp_path):
     reals_only = demo[demo.label == 0]
     det = _det(pseudo_fakes="upsample", cache_dir=tmp_path / "c").fit(reals_only)
     assert det.validation_metrics_["rows"].startswith("all, pseudo-fakes included")
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", "isotonic", "smooth"])
+def test_saved_models_with_new_settings_load(tmp_path, calibration):
+    """Every calibration, the synthesis settings and the scale policy pass the card schema."""
+    from deepfeat import DeepfakeDetector
+
+    demo = load_dataset(make_demo_dataset(tmp_path / "d", n_images=150, random_state=4))
+    det = _det(
+        pseudo_fakes="upsample",
+        augment=0.3,
+        cache_dir=tmp_path / "c",
+        calibration=calibration,
+    ).fit(demo)
+    back = DeepfakeDetector.load(det.save(tmp_path / "m"))
+    assert back.calibration == calibration and back.pseudo_fakes == "upsample"
+    assert back.features_.canonical_size == 256
+    np.testing.assert_allclose(
+        back.predict_proba(list(demo.path[:5])), det.predict_proba(list(demo.path[:5]))
+    )
+
+
+def test_card_with_null_sidecar_columns_is_a_model_file_error(tmp_path, demo):
+    from deepfeat import DeepfakeDetector
+    from deepfeat.detector import ModelFileError
+
+    path = _det().fit(demo).save(tmp_path / "m")
+    card = json.loads((path / "card.json").read_text())
+    card["sidecar_columns"] = None
+    (path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFileError, match="sidecar_columns"):
+        DeepfakeDetector.load(path)
