@@ -608,6 +608,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .distributed import dask_requested, run_train_dask
 
     if dask_requested(args):
+        if getattr(args, "pseudo_fakes", None) or getattr(args, "augment", None):
+            raise UserError(
+                "--pseudo-fakes/--augment are not available with Dask yet: train locally, or "
+                "write the expanded set first (deepfeat.synthesis.expand_training_set) and "
+                "train on it"
+            )
         return run_train_dask(args)
 
     table, extractor = _training_table(args)

@@ -408,3 +408,18 @@ def test_card_with_null_sidecar_columns_is_a_model_file_error(tmp_path, demo):
     (path / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelFileError, match="sidecar_columns"):
         DeepfakeDetector.load(path)
+
+
+def test_cli_train_with_dask_refuses_synthesis_instead_of_ignoring_it(demo_dir, tmp_path):
+    code, _, err = _cli(
+        "train",
+        str(demo_dir),
+        "--out",
+        str(tmp_path / "m"),
+        "--pseudo-fakes",
+        "blend",
+        "--dask-local",
+        "1",
+        "-q",
+    )
+    assert code != 0 and "not available with Dask" in err
