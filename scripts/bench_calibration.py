@@ -8,6 +8,9 @@ probabilities, ROC AUC (mean ± std over folds). ``meta_sidecar_*`` columns are 
 (a default model uses only what the image file gives).
 
     python scripts/bench_calibration.py /tmp/dfdc.parquet /tmp/k140.parquet --out cal.json
+
+As a per-topic section of ``scripts/benchmark.py`` (:func:`run`), the tables are the
+default extractor's features of the dev sets in ``../shared/data``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ KINDS = (None, "sigmoid", "isotonic", "smooth")
 KEYS = ("ece", "brier", "n_distinct_proba", "roc_auc")
 
 
-def run(path: Path, folds: int, seed: int) -> dict:
-    table = pd.read_parquet(path)
+def compare(path_or_table: Path | pd.DataFrame, folds: int, seed: int) -> dict:
+    """Every calibration map on one feature table (a parquet path or a DataFrame)."""
+    if isinstance(path_or_table, pd.DataFrame):
+        table, name = path_or_table, "table"
+    else:
+        table, name = pd.read_parquet(path_or_table), Path(path_or_table).stem
     cols = [
         c
         for c in table.columns
@@ -47,7 +54,7 @@ def run(path: Path, folds: int, seed: int) -> dict:
             m = metrics_from_scores(y[test], det.predict_proba(X.iloc[test])[:, 1])
             per_kind[str(kind)].append({key: m[key] for key in KEYS} | {"n": m["n"]})
             print(
-                f"{path.stem} fold {k} {kind!s:<8} ece {m['ece']:.4f} brier {m['brier']:.4f} "
+                f"{name} fold {k} {kind!s:<8} ece {m['ece']:.4f} brier {m['brier']:.4f} "
                 f"distinct {m['n_distinct_proba']:>4} auc {m['roc_auc']:.3f} "
                 f"({time.perf_counter() - t0:.0f} s)",
                 file=sys.stderr,
@@ -73,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     args = parser.parse_args(argv)
-    results = {p.stem: run(p, args.folds, args.seed) for p in args.tables}
+    results = {p.stem: compare(p, args.folds, args.seed) for p in args.tables}
     for name, res in results.items():
         print(f"{name} ({res['n']} images, grouped {res['folds']}-fold CV, mean ± std):")
         print(f"  {'calibration':<12}{'ECE':>16}{'Brier':>16}{'distinct p':>16}{'ROC AUC':>16}")
@@ -90,6 +97,49 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0
+
+
+TITLE = "Calibration maps out-of-sample (issue 18)"
+#: The default calibration cites these numbers: measure them on the whole dev sets.
+FULL_IN_FULL_RUN = True
+
+
+def run(quick: bool = False) -> dict:
+    """Per-topic entry of ``scripts/benchmark.py``: the comparison on the dev sets."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _bench_common as bc
+
+    from deepfeat import ImageFeatures
+    from deepfeat.features._cache import extract_table
+
+    sets = bc.load_sets(quick)
+    if not sets:
+        return {"title": TITLE, "markdown": "*Skipped: dev data absent.*", "results": {}}
+    folds = 3 if quick else 5
+    ext = ImageFeatures().fit()
+    results, lines = {}, []
+    for name, df in sets.items():
+        feats, _ = extract_table(df[["path"]], ext, cache_dir=bc.CACHE_ROOT / "calibration")
+        table = pd.concat([df[["label", "group"]].reset_index(drop=True), feats], axis=1)
+        res = compare(table.dropna(subset=list(feats.columns), how="all"), folds, 0)
+        results[name] = res
+        lines += [
+            f"**{name}** ({res['n']} images, grouped {res['folds']}-fold CV, mean ± std; "
+            "default extractor)",
+            "",
+            "| calibration | ECE | Brier | distinct p | ROC AUC |",
+            "|---|---|---|---|---|",
+        ]
+        for kind, row in res["summary"].items():
+            cells = [
+                f"{row[k]['mean']:.4f} ± {row[k]['std']:.4f}"
+                if k != "n_distinct_proba"
+                else f"{row[k]['mean']:.0f} ± {row[k]['std']:.0f}"
+                for k in KEYS
+            ]
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return {"title": TITLE, "markdown": "\n".join(lines), "results": results}
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def _cli(args: list[str], rss: bool = False) -> tuple[str, float]:
 
 
 def _rate_of(stdout: str) -> float:
-    match = re.search(r"\(([\d.]+) img/s\)", stdout)
+    match = re.search(r"\(([\d.]+) img/s\b", stdout)  # "(409.3 img/s over … computed)"
     if not match:
         raise RuntimeError(f"no img/s in output: {stdout!r}")
     return float(match.group(1))
