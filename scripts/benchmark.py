@@ -174,8 +174,9 @@ RECOMMENDED = Setup(
 def current_defaults() -> Setup | None:
     """The setup ``ImageFeatures()`` + ``DeepfakeDetector()`` give in this checkout, if known."""
     from deepfeat import CNNEmbedder, DeepfakeDetector, FFTSpectrum
+    from deepfeat.features._combined import _default_transformer
 
-    cnn, det, fft = CNNEmbedder(), DeepfakeDetector(), FFTSpectrum()
+    cnn, det, fft = CNNEmbedder(), DeepfakeDetector(), _default_transformer("fft")
     layers = cnn.layers
     wanted = (layers,) if layers == "head" else tuple(bc.LAYER_SETS.get(layers, layers))
     layer_set = next((k for k, v in bc.LAYER_SETS.items() if v == wanted), None)
