@@ -298,6 +298,17 @@ def _json_safe(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
+def _origin_counts(origin: np.ndarray | None, n_degraded: int | None) -> dict[str, int]:
+    """Rows per ``origin`` (first-seen order), plus ``degraded`` when augmentation ran."""
+    if origin is None:
+        return {}
+    counts = pd.Series(origin).value_counts(sort=False)
+    out = {str(k): int(v) for k, v in counts.items()}
+    if n_degraded is not None:
+        out["degraded"] = n_degraded
+    return out
+
+
 class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     """Real-vs-fake image classifier: combined features → imbalance-aware XGBoost.
 
@@ -428,6 +439,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     sidecar_columns_ : list of str
         The dataset columns used as ``meta_sidecar_*`` features (empty by default).
     leakage_warnings_ : list of str
+    synthesis_failures_ : pandas.DataFrame
+        ``path, stage, reason`` of training reals that ``pseudo_fakes`` / ``augment`` could
+        not use (empty without synthesis).
     validation_metrics_ : dict
         Metrics of the early-stopped model on the held-out grouped fold (empty without a
         hold-out). That fold also chose the number of trees, so they are slightly optimistic.
@@ -818,6 +832,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         g = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups).astype(str)
         usable = ~np.isnan(table.to_numpy()).all(axis=1)
         origin = self.__dict__.pop("_origin_rows", None)
+        n_degraded = self.__dict__.pop("_n_degraded", None)
+        origin_counts = _origin_counts(origin, n_degraded)
         if origin is not None:
             origin = origin[usable] if len(origin) == len(usable) else None
         if not usable.all():
@@ -919,8 +935,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         self.training_summary_ = self._summary(
             yv, gv, int((~usable).sum()), 0 if holdout is None else len(holdout[1])
         )
-        if self.training_origin_:
-            self.training_summary_["origin"] = dict(self.training_origin_)
+        if origin_counts:
+            self.training_summary_["origin"] = origin_counts
         self.training_summary_["stages"] = self._stages_close()
         return self
 
@@ -933,14 +949,13 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         from .features._base import as_items
         from .synthesis import augment_spec, expand_training_set, pseudo_fake_kinds
 
-        self.training_origin_ = {}
+        for stale in ("_origin_rows", "_n_degraded"):  # from an earlier, interrupted fit
+            self.__dict__.pop(stale, None)
         self.synthesis_failures_ = pd.DataFrame(columns=["path", "stage", "reason"])
         kinds = pseudo_fake_kinds(self.pseudo_fakes)
         p, _ = augment_spec(self.augment)
         if not kinds and p == 0:
             if isinstance(X, pd.DataFrame) and "origin" in X.columns:  # made by the CLI
-                counts = X["origin"].astype(str).value_counts(sort=False)
-                self.training_origin_ = {str(k): int(v) for k, v in counts.items()}
                 self._origin_rows = X["origin"].astype(str).to_numpy()
             return X, y, groups, None
         kind = self._input_kind(X)
@@ -994,12 +1009,12 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             raise
         self.synthesis_failures_ = failures
         self._origin_rows = expanded["origin"].astype(str).to_numpy()
-        self.training_origin_ = {
-            str(k): int(v) for k, v in expanded["origin"].value_counts(sort=False).items()
-        }
         if "degraded" in expanded.columns:
-            self.training_origin_["degraded"] = int((expanded["degraded"] != "").sum())
-        logger.info("training set with synthesis: %s", self.training_origin_)
+            self._n_degraded = int((expanded["degraded"] != "").sum())
+        logger.info(
+            "training set with synthesis: %s",
+            _origin_counts(self._origin_rows, getattr(self, "_n_degraded", None)),
+        )
         return expanded, expanded["label"].to_numpy(), expanded["group"].to_numpy(), tmp
 
     def _stages_open(self) -> None:

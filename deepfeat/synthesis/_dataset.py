@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import ImageLoadError, load_image
+from ..features._cache import file_digest
 from ._blend import self_blend
 from ._degrade import DEGRADATIONS, degrade
 from ._upsample import upsample_trace
@@ -67,14 +68,6 @@ def synthesis_digest(**settings: Any) -> str:
 
     blob = json.dumps({"v": _FORMAT_VERSION, "deepfeat": __version__, **settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _content_sha(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _seed(random_state: int, tag: str, sha: str, copy: int) -> np.random.Generator:
@@ -179,7 +172,7 @@ def _synthesise(
         for row in rows:
             path = os.fspath(row.path)
             try:
-                sha = _content_sha(path)
+                sha = file_digest(path)  # refuses FIFOs and devices before reading
             except OSError as exc:
                 failures.append({"path": path, "stage": "synthesis", "reason": str(exc)})
                 continue
