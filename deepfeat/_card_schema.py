@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._calibration import CALIBRATIONS
+from ._schema import GROUPS
 
 __all__ = ["CARD_MAX_BYTES", "EXTRACTOR", "MAX_DEPTH", "CardError", "check_json", "parse_card"]
 
@@ -30,7 +31,6 @@ MAX_DEPTH = 12
 MAX_STRING = 1 << 20
 #: Most items of one list / keys of one object.
 MAX_ITEMS = 1_000_000
-GROUPS = ("cnn", "fft", "meta")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 Check = Callable[[Any, str], None]

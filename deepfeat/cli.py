@@ -23,7 +23,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from ._schema import EXTRACTOR_KEY
+from ._version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -244,7 +245,7 @@ def _read_features(path: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
         )
     table = pd.read_parquet(path)
     meta = schema.metadata or {}
-    raw = meta.get(b"deepfeat_extractor")
+    raw = meta.get(EXTRACTOR_KEY)
     return table, (json.loads(raw) if raw else None)
 
 
@@ -254,7 +255,7 @@ def _write_features(table: pd.DataFrame, path: Path, extractor_json: dict[str, A
 
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     meta = dict(arrow.schema.metadata or {})
-    meta[b"deepfeat_extractor"] = json.dumps(extractor_json).encode()
+    meta[EXTRACTOR_KEY] = json.dumps(extractor_json).encode()
     arrow = arrow.replace_schema_metadata(meta)
     from ._lock import temporary_name
 
@@ -284,7 +285,7 @@ def own_output(out: Path) -> Iterator[None]:
 
 
 def _groups_arg(text: str) -> tuple[str, ...]:
-    from .features._work import GROUPS  # light: parsing must not import scikit-learn
+    from ._schema import GROUPS  # light: parsing must not import scikit-learn
 
     groups = tuple(g.strip() for g in text.split(",") if g.strip())
     bad = [g for g in groups if g not in GROUPS]
@@ -410,8 +411,8 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     import pyarrow.parquet as pq
 
     from ._lock import temporary_name
+    from ._schema import FAILURE_COLUMNS
     from .detector import _extractor_to_json
-    from .features._base import FAILURE_COLUMNS
     from .features._cache import iter_extract
 
     names = [str(c) for c in extractor.get_feature_names_out()]
@@ -419,7 +420,7 @@ def _stream_features(args, data: pd.DataFrame, extractor, cache: Path | None, ou
     for name in names:
         schema = schema.append(pa.field(name, pa.float32()))
     meta = dict(schema.metadata or {})
-    meta[b"deepfeat_extractor"] = json.dumps(_extractor_to_json(extractor)).encode()
+    meta[EXTRACTOR_KEY] = json.dumps(_extractor_to_json(extractor)).encode()
     schema = schema.with_metadata(meta)
     owner = contextlib.ExitStack()
     owner.enter_context(own_output(out))  # a second run on this --out is refused at once
@@ -794,8 +795,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
+    from ._schema import GROUPS, feature_group
     from .evaluation import ablation
-    from .features._combined import GROUPS, feature_group
 
     table, _ = _training_table(args)
     cols = [c for c in table.columns if feature_group(str(c)) in GROUPS and c not in ("group",)]

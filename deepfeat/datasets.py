@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._schema import CLASS_NAMES, LEAK_COLUMNS
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -37,63 +39,6 @@ IMAGE_EXTENSIONS = (
     ".heif",
 )
 
-#: Columns that describe provenance and leak the label or the identity; never features.
-LEAK_COLUMNS = frozenset(
-    {
-        "original",
-        "label",
-        "group",
-        "path",
-        "pair_group",
-        "videoname",
-        "generator_or_method",
-        "generator",
-        "source_repo",
-        "source_path",
-        "split",
-    }
-)
-
-#: Case-insensitive class folder names. 0 = real, 1 = fake.
-CLASS_NAMES: dict[str, int] = {
-    **dict.fromkeys(
-        [
-            "real",
-            "reals",
-            "genuine",
-            "authentic",
-            "original",
-            "originals",
-            "pristine",
-            "bonafide",
-            "bona_fide",
-            "live",
-            "human",
-            "0",
-        ],
-        0,
-    ),
-    **dict.fromkeys(
-        [
-            "fake",
-            "fakes",
-            "ai",
-            "ai_generated",
-            "generated",
-            "synthetic",
-            "manipulated",
-            "deepfake",
-            "deepfakes",
-            "gan",
-            "diffusion",
-            "spoof",
-            "swapped",
-            "forged",
-            "1",
-        ],
-        1,
-    ),
-}
 
 _LABEL_WORDS = {**CLASS_NAMES, "false": 0, "true": 1}
 

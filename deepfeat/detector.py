@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import weakref
@@ -20,13 +19,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import __version__
 from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 from ._card_schema import CARD_MAX_BYTES, CardError, parse_card
 from ._io import open_regular
+from ._schema import GROUPS, feature_group, is_feature_name
+from ._version import __version__
 from .evaluation import grouped_splits, leakage_report, metrics_from_scores
 from .features._cache import model_sha256
-from .features._combined import GROUPS, ImageFeatures, feature_group
+from .features._combined import ImageFeatures
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ MIN_VALIDATION_PER_CLASS = 5
 FALLBACK_TREES = 200
 #: Tables smaller than this (rows × columns) train single-threaded when ``n_jobs=None``.
 SMALL_TABLE_CELLS = 1_000_000
-_FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Per-thread extraction failures of each detector (see ``extraction_failures_``).
 _THREAD_STATE = threading.local()
 
@@ -118,7 +117,7 @@ def _group_counts(columns: Any) -> dict[str, int]:
 
 
 def _is_feature_column(name: Any) -> bool:
-    return isinstance(name, str) and bool(_FEATURE_RE.match(name)) and feature_group(name) in GROUPS
+    return isinstance(name, str) and is_feature_name(name) and feature_group(name) in GROUPS
 
 
 class _Calibrator:

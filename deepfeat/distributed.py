@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .features._work import FAILURE_COLUMNS, GROUPS  # light: the CLI parser imports this
+from ._schema import FAILURE_COLUMNS, GROUPS  # light: the CLI parser imports this
 
 if TYPE_CHECKING:  # pragma: no cover - type checkers only
     import dask.dataframe as dd
@@ -824,7 +824,7 @@ def fit_dask(
     if label not in ddf.columns:
         raise ValueError(f"the feature table has no {label!r} column")
     wanted = det._groups_tuple()
-    from .features._combined import feature_group
+    from ._schema import feature_group
 
     cols = [c for c in ddf.columns if _is_feature_column(c) and feature_group(c) in wanted]
     cols = det._table_columns(cols)  # meta_sidecar_* only when sidecar= asks for them

@@ -23,7 +23,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-from .features._combined import GROUPS, feature_group
+from ._schema import GROUPS, feature_group
 
 logger = logging.getLogger(__name__)
 

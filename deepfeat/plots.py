@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._schema import LABEL_NAMES
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -55,7 +57,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CLASS_COLORS",
-    "CLASS_NAMES",
     "GROUP_COLORS",
     "compute_spectra",
     "image_info",
@@ -83,7 +84,6 @@ __all__ = [
 ]
 
 #: Display name of each label.
-CLASS_NAMES: dict[int, str] = {0: "real", 1: "fake"}
 #: Colour of each label (matplotlib's default blue and red).
 CLASS_COLORS: dict[int, str] = {0: "#1f77b4", 1: "#d62728"}
 #: Colour of each feature group.
@@ -366,7 +366,7 @@ def plot_class_balance(dataset: Any) -> Figure:
     ax = fig.add_subplot()
     _, _, percentages = ax.pie(
         [counts[k] for k in present],
-        labels=[f"{CLASS_NAMES[k]}\n{counts[k]:,} images" for k in present],
+        labels=[f"{LABEL_NAMES[k]}\n{counts[k]:,} images" for k in present],
         colors=[CLASS_COLORS[k] for k in present],
         autopct=lambda p: f"{p:.1f} %",
         startangle=90,
@@ -454,7 +454,7 @@ def plot_distributions(
                 density=True,
                 alpha=0.4,
                 color=CLASS_COLORS[label],
-                label=f"{CLASS_NAMES[label]} (n={v.size:,})",
+                label=f"{LABEL_NAMES[label]} (n={v.size:,})",
             )
             if v.size >= 2 and np.ptp(v) > 0:
                 try:
@@ -482,7 +482,7 @@ def _discrete_bars(ax: Axes, data: dict[int, np.ndarray], levels: np.ndarray) ->
             width=width,
             color=CLASS_COLORS[label],
             alpha=0.75,
-            label=f"{CLASS_NAMES[label]} (n={v.size:,})",
+            label=f"{LABEL_NAMES[label]} (n={v.size:,})",
         )
         if levels.size <= 4:
             ax.bar_label(bars, labels=[f"{s:.0%}" for s in share], fontsize=7, padding=1)
@@ -547,7 +547,7 @@ def plot_boxplots(
                     alpha=0.7,
                     linewidths=0,
                 )
-        ax.set_xticks(positions, [f"{CLASS_NAMES[k]}\n(n={data[k].size:,})" for k in present])
+        ax.set_xticks(positions, [f"{LABEL_NAMES[k]}\n(n={data[k].size:,})" for k in present])
         _constant_note(ax, data, column)
         ax.set_title(column)
         ax.set_ylabel(_axis_label(column))
@@ -600,7 +600,7 @@ def plot_violins(
                         parts[key].set_linewidth(1.0)
             else:
                 ax.scatter([pos], [v[0]], s=90, marker="D", color=CLASS_COLORS[label], alpha=0.8)
-        ax.set_xticks(positions, [f"{CLASS_NAMES[k]}\n(n={data[k].size:,})" for k in present])
+        ax.set_xticks(positions, [f"{LABEL_NAMES[k]}\n(n={data[k].size:,})" for k in present])
         ax.set_xlim(0.3, len(present) + 0.7)
         _constant_note(ax, data, column)
         ax.set_title(column)
@@ -649,7 +649,7 @@ def plot_sample_grid(
             ax.text(0.5, 0.5, "unreadable", ha="center", transform=ax.transAxes)
         _blank(ax)
         ax.set_title(  # unlabelled inputs: the file name only
-            f"{CLASS_NAMES[label]}\n{_short(Path(path).name, 18)}"
+            f"{LABEL_NAMES[label]}\n{_short(Path(path).name, 18)}"
             if label is not None
             else _short(Path(path).name, 18),
             color=CLASS_COLORS[label] if label is not None else "black",
@@ -738,7 +738,7 @@ def plot_real_vs_fake(
                 ax.text(
                     -0.06,
                     0.5,
-                    CLASS_NAMES[label],
+                    LABEL_NAMES[label],
                     transform=ax.transAxes,
                     rotation=90,
                     ha="right",
@@ -839,7 +839,7 @@ def plot_fft_images(
             ax_img.imshow(img)
             _blank(ax_img)
             ax_img.set_title(
-                f"{CLASS_NAMES[label]}: {_short(Path(path).name, 16)}",
+                f"{LABEL_NAMES[label]}: {_short(Path(path).name, 16)}",
                 fontsize=9,
                 color=CLASS_COLORS[label],
             )
@@ -852,7 +852,7 @@ def plot_fft_images(
                 vmax=vmax,
                 interpolation="nearest",
             )
-            ax_fft.set_title(f"log10 |FFT| ({CLASS_NAMES[label]})", fontsize=9)
+            ax_fft.set_title(f"log10 |FFT| ({LABEL_NAMES[label]})", fontsize=9)
             ax_fft.set_xticks([-0.5, -0.25, 0, 0.25, 0.5])
             ax_fft.set_yticks([-0.5, -0.25, 0, 0.25, 0.5])
             ax_fft.tick_params(labelsize=7)
@@ -1006,7 +1006,7 @@ def plot_mean_spectra(
             continue
         mean, std, _ = _nan_stats(block)
         color = CLASS_COLORS[label]
-        ax.plot(freqs, mean, color=color, lw=2, label=f"{CLASS_NAMES[label]} (n={len(block):,})")
+        ax.plot(freqs, mean, color=color, lw=2, label=f"{LABEL_NAMES[label]} (n={len(block):,})")
         if show_std:
             ax.fill_between(freqs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
     ax.set_xlabel("spatial frequency (cycles/pixel)")
@@ -1355,7 +1355,7 @@ def plot_explanations(
         if "proba" in explanation.columns:
             title.append(f"P(fake) = {float(explanation['proba'].iloc[r]):.3f}")
         if label_arr is not None:
-            title.append(f"true: {CLASS_NAMES.get(int(label_arr[r]), '?')}")
+            title.append(f"true: {LABEL_NAMES.get(int(label_arr[r]), '?')}")
         groups = [
             f"{c.removeprefix('contrib_')} {float(explanation[c].iloc[r]):+.2f}" for c in group_cols
         ]
@@ -1474,7 +1474,7 @@ def plot_confusion_matrix(y_true: Any, scores: Any, *, threshold: float = 0.5) -
         norm = cm / cm.sum(axis=1, keepdims=True)
     fig = _figure(8.6, 3.9)
     axes = fig.subplots(1, 2)
-    names = [CLASS_NAMES[0], CLASS_NAMES[1]]
+    names = [LABEL_NAMES[0], LABEL_NAMES[1]]
     panels = (
         (cm, "counts", lambda v, i, j: f"{int(v):,}"),
         (norm, "share of each true class", lambda v, i, j: f"{v:.1%}\n({cm[i, j]:,})"),
@@ -1566,7 +1566,7 @@ def plot_calibration(y_true: Any, proba: Any, *, n_bins: int = 10) -> Figure:
         v = p[y == label]
         if v.size:
             ax_hist.hist(
-                v, bins=edges, color=CLASS_COLORS[label], alpha=0.55, label=CLASS_NAMES[label]
+                v, bins=edges, color=CLASS_COLORS[label], alpha=0.55, label=LABEL_NAMES[label]
             )
     ax_hist.set_xlim(-0.02, 1.02)
     ax_hist.set_xlabel("predicted probability of fake")

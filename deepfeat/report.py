@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__, plots
+from . import plots
+from ._version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def split_feature_table(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataF
     input had them), the features part the ``cnn_*``/``fft_*``/``meta_*`` columns, in the
     same row order. Nothing is extracted.
     """
-    from .features._combined import GROUPS, feature_group
+    from ._schema import GROUPS, feature_group
 
     table = pd.read_parquet(path)
     feature_cols = [c for c in table.columns if feature_group(str(c)) in GROUPS]

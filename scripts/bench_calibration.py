@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from deepfeat import DeepfakeDetector, grouped_splits
+from deepfeat._schema import GROUPS, feature_group
 from deepfeat.evaluation import metrics_from_scores
-from deepfeat.features._combined import GROUPS, feature_group
 
 KINDS = (None, "sigmoid", "isotonic", "smooth")
 KEYS = ("ece", "brier", "n_distinct_proba", "roc_auc")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from deepfeat import ImageFeatures, ImageLoadError, MetadataFeatures, load_dataset
-from deepfeat.features._combined import GROUPS, feature_group
+from deepfeat._schema import GROUPS, feature_group
 
 
 @pytest.fixture(scope="module")

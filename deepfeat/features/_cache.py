@@ -30,9 +30,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from .._io import open_regular
-from ._base import FAILURE_COLUMNS, as_items
+from .._schema import FAILURE_COLUMNS
+from .._version import __version__
+from ._base import as_items
 
 logger = logging.getLogger(__name__)
 

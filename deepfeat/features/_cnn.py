@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
-from ._base import FAILURE_COLUMNS, ImageTransformer, _reason, as_rgb_uint8, item_name
+from .._schema import FAILURE_COLUMNS
+from ._base import ImageTransformer, _reason, as_rgb_uint8, item_name
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError
-from ._base import FAILURE_COLUMNS, as_items
+from .._schema import FAILURE_COLUMNS, GROUPS, feature_group
+from ._base import as_items
 from ._work import (
-    GROUPS,
     GroupWork,
     Rescale,
     decode_slice,
@@ -30,11 +30,6 @@ from ._work import (
 logger = logging.getLogger(__name__)
 
 __all__ = ["GROUPS", "ImageFeatures", "feature_group"]
-
-
-def feature_group(name: str) -> str:
-    """The group of a feature column (``"cnn_0007"`` → ``"cnn"``)."""
-    return name.split("_", 1)[0]
 
 
 def _default_transformer(group: str):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..datasets import LEAK_COLUMNS
+from .._schema import LEAK_COLUMNS
 from ._base import ImageTransformer, as_items
 from ._metadata import FEATURE_NAMES, _sidecar_names, metadata_vector, read_metadata
 

@@ -23,8 +23,6 @@ import numpy as np
 from .._io import ImageLoadError, load_image
 
 __all__ = [
-    "FAILURE_COLUMNS",
-    "GROUPS",
     "GroupWork",
     "Rescale",
     "as_rgb_uint8",
@@ -37,11 +35,6 @@ __all__ = [
     "pixel_free_work",
     "start_workers",
 ]
-
-FAILURE_COLUMNS = ["path", "stage", "reason"]
-
-#: The feature groups, in the fixed column order of the output.
-GROUPS = ("cnn", "fft", "meta")
 
 
 def item_name(item: Any, index: int) -> str:

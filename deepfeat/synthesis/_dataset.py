@@ -64,7 +64,7 @@ def _kinds(kinds: Any, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 def synthesis_digest(**settings: Any) -> str:
     """A short hash of synthesis settings (names the output folder; part of cache keys)."""
-    from .. import __version__
+    from .._version import __version__
 
     blob = json.dumps({"v": _FORMAT_VERSION, "deepfeat": __version__, **settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
