@@ -212,7 +212,8 @@ _NUMBERS = list_of(FINITE, min_len=1, max_len=MAX_ITEMS)
 #: DeepfakeDetector parameters (parameters not listed here go through ``anything`` and the
 #: estimator's own validation).
 DETECTOR_PARAMS: dict[str, tuple[Check, bool]] = {
-    "groups": (_GROUPS, False),
+    "feature_groups": (_GROUPS, False),
+    "groups": (_GROUPS, False),  # the old name of feature_groups
     "features": (null, False),
     "n_estimators": (integer(1, 100_000), False),
     "learning_rate": (number(0, 10, open_lo=True), False),

@@ -18,16 +18,23 @@ Examples
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import numpy as np
 
 __all__ = [
-    "CLASS_NAMES",
+    "CLASS_FOLDER_NAMES",
     "EXTRACTOR_KEY",
     "FAILURE_COLUMNS",
     "FEATURE_NAME",
     "GROUPS",
     "LABEL_NAMES",
     "LEAK_COLUMNS",
+    "ModelFileError",
+    "check_groups",
+    "encode_labels",
     "feature_group",
+    "is_feature_column",
     "is_feature_name",
 ]
 
@@ -61,7 +68,7 @@ LEAK_COLUMNS = frozenset(
 )
 
 #: Case-insensitive class folder names. 0 = real, 1 = fake.
-CLASS_NAMES: dict[str, int] = {
+CLASS_FOLDER_NAMES: dict[str, int] = {
     **dict.fromkeys(
         [
             "real",
@@ -105,11 +112,76 @@ CLASS_NAMES: dict[str, int] = {
 LABEL_NAMES: dict[int, str] = {0: "real", 1: "fake"}
 
 
+class ModelFileError(ValueError):
+    """A saved model is malformed, tampered with, or does not match this installation."""
+
+
 def feature_group(name: str) -> str:
     """The group of a feature column (``"cnn_0007"`` → ``"cnn"``)."""
     return name.split("_", 1)[0]
 
 
+def check_groups(value: Any, name: str = "groups") -> tuple[str, ...]:
+    """Feature groups as a tuple in the given order; ``ValueError`` unless a non-empty
+    subset of :data:`GROUPS` (a single name is accepted for one group).
+
+    >>> check_groups("fft"), check_groups(["meta", "cnn"])
+    (('fft',), ('meta', 'cnn'))
+    """
+    groups = (value,) if isinstance(value, str) else tuple(value)
+    if not groups or any(g not in GROUPS for g in groups):
+        raise ValueError(f"{name} must be a non-empty subset of {GROUPS}, got {value!r}")
+    return groups
+
+
 def is_feature_name(name: str) -> bool:
     """Whether ``name`` follows the feature-name rule (lowercase, ``[a-z0-9_]``, no ``__``)."""
     return bool(FEATURE_NAME.match(name)) and "__" not in name
+
+
+def is_feature_column(name: Any) -> bool:
+    """Whether a table column is a feature of one of the :data:`GROUPS`."""
+    return isinstance(name, str) and is_feature_name(name) and feature_group(name) in GROUPS
+
+
+def encode_labels(y: Any) -> np.ndarray:
+    """Labels as int 0 (real) / 1 (fake).
+
+    Accepted: the numbers 0 and 1 (int, float or bool), the strings ``"0"`` and ``"1"``, and
+    the names ``"real"`` and ``"fake"`` in any case (``"REAL"``, ``"Fake"``). Anything else
+    raises ``ValueError``: a label is never guessed from its sort order.
+
+    Examples
+    --------
+    >>> encode_labels(["REAL", "fake", " Fake "]).tolist()
+    [0, 1, 1]
+    >>> encode_labels([0, 1.0, True]).tolist()
+    [0, 1, 1]
+    """
+    arr = np.asarray(y)
+    if arr.dtype.kind in "biuf":
+        values = arr.astype(float)
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            raise ValueError(
+                f"labels must be 0 (real) and 1 (fake), or 'real'/'fake'; got "
+                f"{sorted(set(arr[bad].tolist()))[:5]}"
+            )
+        return values.astype(int)
+    names = {**{v: k for k, v in LABEL_NAMES.items()}, "0": 0, "1": 1}
+    out = np.empty(arr.shape, dtype=int)
+    unknown = set()
+    for i, value in enumerate(arr.ravel()):
+        key = str(value).strip().lower() if isinstance(value, (str, int, np.integer)) else None
+        if isinstance(value, (bool, np.bool_)):
+            key = str(int(value))
+        if key not in names:
+            unknown.add(repr(value))
+            continue
+        out.flat[i] = names[key]
+    if unknown:
+        raise ValueError(
+            f"labels must be 0 (real) and 1 (fake), or 'real'/'fake' (any case); got "
+            f"{sorted(unknown)[:5]}"
+        )
+    return out

@@ -370,7 +370,9 @@ class Detector(Model):
             **self.params,
         }
         groups_used = tuple(sorted({c.split("_", 1)[0] for c in X.columns}))
-        self.model_ = DeepfakeDetector(groups=groups_used, **params).fit(X, y, groups=groups)
+        self.model_ = DeepfakeDetector(feature_groups=groups_used, **params).fit(
+            X, y, groups=groups
+        )
         return self
 
     def score(self, X):

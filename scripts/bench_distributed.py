@@ -66,7 +66,7 @@ def run(quick: bool = False) -> dict:
         extract_table(data.iloc[:4], ext)  # warm-up: imports and the onnxruntime session
         t_local_x, (local, _) = _timed(extract_table, data, ext)
         table = pd.concat([data, local], axis=1)
-        params = {"groups": ("cnn", "fft", "meta"), "features": ext}
+        params = {"feature_groups": ("cnn", "fft", "meta"), "features": ext}
         small = table.iloc[:: max(1, n_images // 40)]  # both classes (reals come first)
         DeepfakeDetector(**params, n_estimators=5).fit(small)
         t_local_fit, det_local = _timed(DeepfakeDetector(**params).fit, table)

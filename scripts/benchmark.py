@@ -1019,11 +1019,11 @@ def section_cost(ctx: Ctx) -> dict[str, Any]:
                 PROBE_GRID,
             )
         det = DeepfakeDetector(
-            groups=setup.feat.groups(), features=_fitted_extractor(setup.feat), **params
+            feature_groups=setup.feat.groups(), features=_fitted_extractor(setup.feat), **params
         ).fit(X, df["label"].to_numpy(), groups=df["group"].to_numpy())
         full_fit = time.perf_counter() - t0
         t0 = time.perf_counter()  # the same fit with one XGBoost thread, for comparison
-        DeepfakeDetector(groups=setup.feat.groups(), n_jobs=1, **params).fit(
+        DeepfakeDetector(feature_groups=setup.feat.groups(), n_jobs=1, **params).fit(
             X, df["label"].to_numpy(), groups=df["group"].to_numpy()
         )
         full_fit_1 = time.perf_counter() - t0

@@ -117,10 +117,10 @@ def test_extract_gathers_chunks_into_row_groups(tmp_path, demo_dir, monkeypatch)
     import pandas as pd
     import pyarrow.parquet as pq
 
-    import deepfeat.cli as cli
+    import deepfeat.features._table as table
 
     manifest, _ = _bad_folder(tmp_path, demo_dir)  # 24 images, then 3 broken files
-    monkeypatch.setattr(cli, "ROW_GROUP_ROWS", 10)
+    monkeypatch.setattr(table, "ROW_GROUP_ROWS", 10)
     out = tmp_path / "feats.parquet"
     args = ["extract", str(manifest), "--out", str(out), "--groups", "fft,meta", "--no-cache"]
     assert main([*args, "--chunk-size", "3", "-q"]) == 0  # the last chunk: broken files only

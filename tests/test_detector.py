@@ -17,11 +17,13 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from xgboost import XGBClassifier
 
 from deepfeat import (
     DeepfakeDetector,
     ImageFeatures,
     MetadataFeatures,
+    _training,
     evaluate,
     grouped_splits,
     load_dataset,
@@ -75,8 +77,8 @@ def test_fft_alone_detects_demo_upsampling_on_held_out_groups(demo_features):
 
 def test_fit_from_paths_dataset_and_features_agree(demo_dir):
     df = load_dataset(demo_dir)
-    by_df = _fast(groups=("fft",)).fit(df)
-    by_paths = _fast(groups=("fft",)).fit(list(df["path"]), df["label"], groups=df["group"])
+    by_df = _fast(feature_groups=("fft",)).fit(df)
+    by_paths = _fast(feature_groups=("fft",)).fit(list(df["path"]), df["label"], groups=df["group"])
     np.testing.assert_allclose(
         by_df.predict_proba(df)[:, 1], by_paths.predict_proba(df["path"])[:, 1], rtol=1e-6
     )
@@ -121,22 +123,24 @@ def test_calibration(kind):
 @pytest.mark.parametrize("kind", ["isotonic", "sigmoid", "smooth"])
 def test_validation_calibration_quality_is_out_of_sample(kind):
     """The fold a calibration map is fitted on never scores it (isotonic gave ECE 0 there)."""
-    from deepfeat.detector import _Calibrator
+    from deepfeat._calibration import Calibrator
 
     X, y, g = _table(600)
     det = _fast(calibration=kind).fit(X, y, groups=g)
     m = det.validation_metrics_
     assert "cross-fitted" in m["calibration_evaluation"]
     assert m["ece"] > 0.01  # the in-sample isotonic ECE of the same fold is exactly 0
-    train, val = det._holdout(y, np.asarray(g).astype(str))
-    early = det._xgb(det.n_estimators, det.early_stopping_rounds).fit(
+    train, val = _training.holdout_split(det, y, np.asarray(g).astype(str))
+    early = XGBClassifier(
+        **_training.xgb_params(det, det.n_estimators, det.early_stopping_rounds)
+    ).fit(
         X.to_numpy(np.float32)[train],
         y[train],
         eval_set=[(X.to_numpy(np.float32)[val], y[val])],
         verbose=False,
     )
     raw = early.predict_proba(X.to_numpy(np.float32)[val])[:, 1]
-    own = _Calibrator.fit(kind, raw, y[val])(raw)
+    own = Calibrator.fit(kind, raw, y[val])(raw)
     assert m["ece"] != pytest.approx(metrics_from_scores(y[val], own)["ece"])
 
 
@@ -145,25 +149,25 @@ def test_tiny_validation_fold_reports_no_calibration_quality():
     rng = np.random.default_rng(0)
     raw, y = rng.random(30), np.r_[0, np.ones(29, int)]  # one real: no two parts with both
     det = _fast(calibration="isotonic")
-    m = det._validation_metrics(raw, y, np.arange(30).astype(str))
+    m = _training.validation_metrics(det, raw, y, np.arange(30).astype(str))
     assert "ece" not in m and "brier" not in m and "roc_auc" in m
     assert m["calibration_evaluation"].startswith("not reported")
-    m = _fast(calibration=None)._validation_metrics(raw, y, np.arange(30).astype(str))
+    m = _training.validation_metrics(_fast(calibration=None), raw, y, np.arange(30).astype(str))
     assert "ece" in m and m["calibration_evaluation"].startswith("uncalibrated")
 
 
 def test_smooth_calibration_keeps_distinct_probabilities(tmp_path):
-    from deepfeat.detector import _Calibrator
+    from deepfeat._calibration import Calibrator
 
     rng = np.random.default_rng(0)
     raw = rng.random(2000)
     y = (rng.random(2000) < raw).astype(int)
-    iso = _Calibrator.fit("isotonic", raw, y)(raw)
-    smooth_map = _Calibrator.fit("smooth", raw, y)
+    iso = Calibrator.fit("isotonic", raw, y)(raw)
+    smooth_map = Calibrator.fit("smooth", raw, y)
     smooth = smooth_map(raw)
     assert len(np.unique(smooth)) > 10 * len(np.unique(iso))
     assert np.all(np.diff(smooth[np.argsort(raw)]) >= -1e-12)  # monotone
-    again = _Calibrator.from_json(json.loads(json.dumps(smooth_map.to_json())))
+    again = Calibrator.from_json(json.loads(json.dumps(smooth_map.to_json())))
     np.testing.assert_array_equal(again(raw), smooth)
 
 
@@ -204,7 +208,7 @@ def test_leakage_audit_surfaces_warnings():
 @pytest.mark.parametrize("suffix", ["", ".zip"])
 def test_save_load_round_trip(tmp_path, demo_dir, suffix):
     df = load_dataset(demo_dir)
-    det = _fast(groups=("fft",), calibration="isotonic").fit(df)
+    det = _fast(feature_groups=("fft",), calibration="isotonic").fit(df)
     path = det.save(tmp_path / f"model{suffix}")
     loaded = DeepfakeDetector.load(path)
     np.testing.assert_array_equal(loaded.predict_proba(df), det.predict_proba(df))
@@ -265,7 +269,7 @@ def test_load_refuses_tampered_card(tmp_path):
 def test_load_refuses_backbone_mismatch(tmp_path, demo_dir, monkeypatch):
     pytest.importorskip("deepfeat.features._cnn")
     df = load_dataset(demo_dir).iloc[:30]
-    det = _fast(groups=("cnn",), n_estimators=5, early_stopping_rounds=None).fit(df)
+    det = _fast(feature_groups=("cnn",), n_estimators=5, early_stopping_rounds=None).fit(df)
     path = det.save(tmp_path / "m")
     card = json.loads((path / "card.json").read_text())
     assert card["backbone_sha256"]
@@ -418,7 +422,7 @@ def _with_sidecar(demo_dir):
 def test_default_model_uses_only_the_image_file(demo_dir, tmp_path):
     """Sidecar columns of the dataset table are never features unless asked for."""
     df = _with_sidecar(demo_dir)
-    det = _fast(groups=("fft", "meta"), n_estimators=10).fit(df)
+    det = _fast(feature_groups=("fft", "meta"), n_estimators=10).fit(df)
     assert not [c for c in det.columns_ if c.startswith("meta_sidecar_")]
     assert det.sidecar_columns_ == []
     # the same scores from the table and from the bare files
@@ -431,7 +435,7 @@ def test_sidecar_is_opt_in_recorded_and_required(demo_dir, tmp_path):
     from deepfeat.features._meta import MissingSidecarError
 
     df = _with_sidecar(demo_dir)
-    det = _fast(groups=("fft", "meta"), n_estimators=10, sidecar=["width_px"]).fit(df)
+    det = _fast(feature_groups=("fft", "meta"), n_estimators=10, sidecar=["width_px"]).fit(df)
     assert "meta_sidecar_width_px" in det.columns_
     assert det.sidecar_columns_ == ["width_px"]
     path = det.save(tmp_path / "m")
@@ -445,7 +449,7 @@ def test_sidecar_is_opt_in_recorded_and_required(demo_dir, tmp_path):
     loaded.set_params(allow_missing_sidecar=True)
     assert np.isfinite(loaded.predict_proba(list(df["path"][:3]))).all()
     with pytest.raises(ValueError, match="meta"):
-        _fast(groups=("fft",), sidecar=["width_px"]).fit(df)
+        _fast(feature_groups=("fft",), sidecar=["width_px"]).fit(df)
 
 
 def test_sidecar_from_a_feature_table(demo_dir):
@@ -469,10 +473,10 @@ def test_real_dfdc_sidecar_opt_in(tmp_path, dfdc_dir):
     from deepfeat.cli import main
 
     df = load_dataset(dfdc_dir).iloc[:80]
-    det = _fast(groups=("fft", "meta"), n_estimators=10, early_stopping_rounds=None).fit(df)
+    det = _fast(feature_groups=("fft", "meta"), n_estimators=10, early_stopping_rounds=None).fit(df)
     assert not any(c.startswith("meta_sidecar_") for c in det.columns_)
     side = ["original_width", "original_height"]
-    det = _fast(groups=("meta",), n_estimators=10, early_stopping_rounds=None, sidecar=side)
+    det = _fast(feature_groups=("meta",), n_estimators=10, early_stopping_rounds=None, sidecar=side)
     det.fit(df)
     assert {"meta_sidecar_original_width", "meta_sidecar_original_height"} <= set(det.columns_)
     loaded = DeepfakeDetector.load(det.save(tmp_path / "m"))
@@ -502,7 +506,7 @@ def test_fit_logs_every_stage_and_shows_progress_only_when_asked(caplog, capsys)
 
 def test_explain_gives_a_failed_input_no_contributions(demo_dir, tmp_path):
     df = load_dataset(demo_dir)
-    det = _fast(groups=("fft", "meta"), n_estimators=10).fit(df)
+    det = _fast(feature_groups=("fft", "meta"), n_estimators=10).fit(df)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")
     ex = det.explain([str(bad), df["path"].iloc[0]])
@@ -518,7 +522,7 @@ def test_explain_gives_a_failed_input_no_contributions(demo_dir, tmp_path):
 def cnn_model(tmp_path_factory, demo_dir):
     """A small saved CNN detector (bundled backbone), copied by the tests that tamper."""
     df = load_dataset(demo_dir).iloc[:30]
-    det = _fast(groups=("cnn",), n_estimators=5, early_stopping_rounds=None).fit(df)
+    det = _fast(feature_groups=("cnn",), n_estimators=5, early_stopping_rounds=None).fit(df)
     return det.save(tmp_path_factory.mktemp("cnn") / "m")
 
 
@@ -587,7 +591,7 @@ def test_user_backbone_is_saved_in_the_model_folder_and_checked(tmp_path, demo_d
     cnn = CNNEmbedder(model=onnx, mean=127.0, std=128.0, output_name="s1_mean")
     df = load_dataset(demo_dir).iloc[:30]
     det = _fast(
-        groups=("cnn",),
+        feature_groups=("cnn",),
         features=ImageFeatures(groups=("cnn",), cnn=cnn),
         n_estimators=5,
         early_stopping_rounds=None,
@@ -717,7 +721,7 @@ def test_extraction_failures_are_per_thread(tmp_path, demo_dir):
     import threading
 
     df = load_dataset(demo_dir)
-    det = _fast(groups=("fft",), n_estimators=5, early_stopping_rounds=None).fit(df)
+    det = _fast(feature_groups=("fft",), n_estimators=5, early_stopping_rounds=None).fit(df)
     n_threads = 8
     inputs = []
     for t in range(n_threads):
@@ -741,3 +745,36 @@ def test_extraction_failures_are_per_thread(tmp_path, demo_dir):
         assert seen[t] == [str(tmp_path / f"bad{t}.jpg")] * (1 + t % 3)
     table = det.extract(inputs[0])
     assert list(table.attrs["failures"]["path"]) == [str(tmp_path / "bad0.jpg")]
+
+
+def test_old_groups_name_still_works_with_a_future_warning(tmp_path):
+    """``groups=`` (feature groups) was renamed ``feature_groups=``; the old name warns."""
+    X, y, g = _table()
+    with pytest.warns(FutureWarning, match="feature_groups"):
+        old = _fast(groups=("fft",)).fit(X, y, groups=g)
+    new = _fast(feature_groups=("fft",)).fit(X, y, groups=g)
+    assert list(old.columns_) == list(new.columns_)
+    np.testing.assert_array_equal(old.predict_proba(X), new.predict_proba(X))
+    # a card written before the rename (params.groups) loads as feature_groups
+    path = new.save(tmp_path / "m")
+    card = json.loads((path / "card.json").read_text())
+    assert "groups" not in card["params"] and card["params"]["feature_groups"] == ["fft"]
+    card["params"]["groups"] = card["params"].pop("feature_groups")
+    (path / "card.json").write_text(json.dumps(card))
+    loaded = DeepfakeDetector.load(path)
+    assert loaded.feature_groups == ("fft",) and loaded.groups == "deprecated"
+    np.testing.assert_array_equal(loaded.predict_proba(X), new.predict_proba(X))
+
+
+def test_parameters_are_checked_once_in_fit_by_their_constraints():
+    X, y, g = _table()
+    for bad in (
+        {"validation_fraction": 0.7},
+        {"n_estimators": 0},
+        {"threshold": 2.0},
+        {"feature_groups": ("fft", "pixels")},
+        {"scale_pos_weight": -1},
+    ):
+        det = _fast(**bad)  # __init__ only stores
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            det.fit(X, y, groups=g)

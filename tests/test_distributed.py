@@ -105,7 +105,7 @@ def test_missing_dask_gives_install_hint(monkeypatch):
 
 
 def test_cli_options_are_exclusive_and_validated():
-    from deepfeat.distributed import add_dask_options, dask_requested
+    from deepfeat.cli._dask import add_dask_options, dask_requested
 
     p = argparse.ArgumentParser()
     add_dask_options(p)
@@ -121,8 +121,13 @@ def test_docstring_examples_run():
     import doctest
 
     from deepfeat import distributed
+    from deepfeat.distributed import _client, _extract, _train
 
-    result = doctest.testmod(distributed, optionflags=doctest.ELLIPSIS)
+    runs = [
+        doctest.testmod(m, optionflags=doctest.ELLIPSIS)
+        for m in (distributed, _client, _extract, _train)
+    ]
+    result = doctest.TestResults(sum(r.failed for r in runs), sum(r.attempted for r in runs))
     assert result.failed == 0 and result.attempted > 5
 
 
@@ -163,8 +168,8 @@ def test_features_and_failures_equal_local_bitwise(client, data):
 
 
 def test_paths_input_and_parquet_layout(client, data, tmp_path):
-    from deepfeat.detector import _extractor_from_json
     from deepfeat.distributed import FAILURES_FILE, extract_features, read_features_parquet
+    from deepfeat.features._spec import extractor_from_json
 
     df = _subset_with_failures(data, 10)
     ext = ImageFeatures(groups=("fft",)).fit()
@@ -185,7 +190,7 @@ def test_paths_input_and_parquet_layout(client, data, tmp_path):
 
     ddf, ext_json = read_features_parquet(tmp_path / "feats")
     assert len(ddf.compute()) == len(expected)
-    rebuilt = _extractor_from_json(ext_json, tmp_path)
+    rebuilt = extractor_from_json(ext_json, tmp_path)
     assert list(rebuilt.get_feature_names_out()) == list(ext.get_feature_names_out())
 
 
@@ -211,6 +216,37 @@ def test_dask_dataframe_input_keeps_its_partitions(client, data):
 
 # ----------------------------------------------------------------------------- training
 @pytest.mark.slow
+def test_fit_dask_stacks_the_linear_probe_like_fit(client, data):
+    """One training recipe: under Dask the CNN probe is stacked exactly as locally."""
+    import dask.dataframe as dd
+    from sklearn.metrics import roc_auc_score
+
+    from deepfeat.distributed import extract_features, fit_dask
+
+    ext = ImageFeatures().fit(data, data["label"])
+    table, _ = extract_features(data, client, extractor=ext, partition_size=32).compute()
+    y, g = table["label"].to_numpy(), table["group"].to_numpy()
+    train, test = next(grouped_splits(y, g, n_splits=4, random_state=0))
+    tr, te = table.iloc[train].reset_index(drop=True), table.iloc[test].reset_index(drop=True)
+
+    local = DeepfakeDetector(features=ext).fit(tr)
+    remote = fit_dask(
+        client, dd.from_pandas(tr, npartitions=3), detector=DeepfakeDetector(features=ext)
+    )
+
+    assert local.probe_ is not None and remote.probe_ is not None
+    assert list(remote.model_columns_) == list(local.model_columns_)
+    assert remote.model_columns_[-1] == "cnn_probe"
+    np.testing.assert_allclose(remote.probe_.coef, local.probe_.coef, rtol=1e-6, atol=1e-9)
+    assert remote.best_iteration_ > 0 and remote.validation_metrics_
+    ok = te[list(local.columns_)].notna().any(axis=1).to_numpy()
+    auc_local = roc_auc_score(te["label"][ok], local.predict_proba(te[ok])[:, 1])
+    auc_dask = roc_auc_score(te["label"][ok], remote.predict_proba(te[ok])[:, 1])
+    assert abs(auc_local - auc_dask) <= 0.02, (auc_local, auc_dask)
+    assert any("linear probe" in line for line in remote.training_summary_["stages"])
+
+
+@pytest.mark.slow
 def test_fit_dask_auc_matches_local_and_model_round_trips(client, data, tmp_path):
     import dask.dataframe as dd
 
@@ -222,7 +258,7 @@ def test_fit_dask_auc_matches_local_and_model_round_trips(client, data, tmp_path
     train, test = next(grouped_splits(y, g, n_splits=4, random_state=0))
     tr, te = table.iloc[train].reset_index(drop=True), table.iloc[test].reset_index(drop=True)
 
-    params = {"groups": ("fft", "meta"), "features": ext}
+    params = {"feature_groups": ("fft", "meta"), "features": ext}
     local = DeepfakeDetector(**params).fit(tr)
     ddf = dd.from_pandas(tr, npartitions=3)
     remote = fit_dask(client, ddf, detector=DeepfakeDetector(**params))
@@ -258,7 +294,10 @@ def test_fit_dask_auc_matches_local_and_model_round_trips(client, data, tmp_path
 @pytest.mark.slow
 def test_cli_helpers_extract_and_train_on_a_scheduler(client, data, tmp_path, capsys):
     from deepfeat import cli
-    from deepfeat.distributed import run_extract_dask, run_train_dask
+    from deepfeat.cli._common import UserError
+    from deepfeat.cli._dask import run_extract_dask, run_train_dask
+    from deepfeat.cli._extract import cmd_extract
+    from deepfeat.datasets import resolve_input
 
     csv = data.attrs["csv"]
     address = client.scheduler.address
@@ -273,15 +312,15 @@ def test_cli_helpers_extract_and_train_on_a_scheduler(client, data, tmp_path, ca
     local_args = cli.build_parser().parse_args(
         ["extract", csv, "--out", str(tmp_path / "local.parquet"), *common]
     )
-    assert cli._cmd_extract(local_args) == 0
+    assert cmd_extract(local_args) == 0
     single = args("extract", csv, "--out", str(tmp_path / "d" / "dask.parquet"), *common)
-    assert run_extract_dask(single, cli.resolve_input(csv)) == 0
+    assert run_extract_dask(single, resolve_input(csv)) == 0
     folder = args("extract", csv, "--out", str(tmp_path / "f" / "feats"), *common)
-    assert run_extract_dask(folder, cli.resolve_input(csv)) == 0
+    assert run_extract_dask(folder, resolve_input(csv)) == 0
     from deepfeat._lock import OutputLock
 
-    with OutputLock(tmp_path / "f" / "feats"), pytest.raises(cli.UserError, match="another"):
-        run_extract_dask(folder, cli.resolve_input(csv))  # one run per --out on Dask too
+    with OutputLock(tmp_path / "f" / "feats"), pytest.raises(UserError, match="another"):
+        run_extract_dask(folder, resolve_input(csv))  # one run per --out on Dask too
 
     local = pd.read_parquet(tmp_path / "local.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "d" / "dask.parquet"), local)

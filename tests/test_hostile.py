@@ -232,7 +232,7 @@ def saved_model(tmp_path_factory, demo_dir):
     """A saved fft+meta detector with its extractor (no CNN: keeps each load fast)."""
     df = load_dataset(demo_dir)
     det = DeepfakeDetector(
-        groups=("fft", "meta"), n_estimators=8, audit=False, calibration="isotonic"
+        feature_groups=("fft", "meta"), n_estimators=8, audit=False, calibration="isotonic"
     ).fit(df)
     root = tmp_path_factory.mktemp("fuzz")
     path = det.save(root / "model")

@@ -95,7 +95,7 @@ def test_canonical_size_round_trips_through_a_model_card_and_old_cards_stay_nati
     from deepfeat import DeepfakeDetector, load_dataset, make_demo_dataset
 
     df = load_dataset(make_demo_dataset(tmp_path / "d", n_images=30))
-    det = DeepfakeDetector(groups=("fft",), n_estimators=20, audit=False).fit(df)
+    det = DeepfakeDetector(feature_groups=("fft",), n_estimators=20, audit=False).fit(df)
     assert det.features_.canonical_size == 256
     det.save(tmp_path / "m")
     assert DeepfakeDetector.load(tmp_path / "m").features_.canonical_size == 256

@@ -52,7 +52,9 @@ def demo_features(demo_df):
 
 @pytest.fixture(scope="module")
 def demo_detector(demo_df, demo_features):
-    det = DeepfakeDetector(groups=("fft",), n_estimators=40, audit=False, random_state=0, n_jobs=1)
+    det = DeepfakeDetector(
+        feature_groups=("fft",), n_estimators=40, audit=False, random_state=0, n_jobs=1
+    )
     return det.fit(demo_features, demo_df["label"], groups=demo_df["group"])
 
 
@@ -527,7 +529,9 @@ def test_report_with_detector_on_training_data(demo_df, demo_features, demo_dete
 
 def test_report_with_saved_detector_that_extracts(demo_df, tmp_path):
     train = demo_df.iloc[::2]
-    det = DeepfakeDetector(groups=("fft",), n_estimators=20, audit=False, n_jobs=1).fit(train)
+    det = DeepfakeDetector(feature_groups=("fft",), n_estimators=20, audit=False, n_jobs=1).fit(
+        train
+    )
     det.save(tmp_path / "model")
     page = write_report(
         demo_df.attrs["source"],

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfeat import load_dataset, make_demo_dataset
+from deepfeat import _training, load_dataset, make_demo_dataset
 from deepfeat.synthesis import (
     DEGRADATIONS,
     UPSAMPLE_METHODS,
@@ -219,7 +219,7 @@ def _det(**kw):
     from deepfeat import DeepfakeDetector
 
     params = {
-        "groups": ("fft", "meta"),
+        "feature_groups": ("fft", "meta"),
         "n_estimators": 40,
         "audit": False,
         "linear_probe": False,
@@ -298,7 +298,7 @@ def test_no_pseudo_fake_in_a_validation_fold_next_to_its_real(tmp_path):
     data, _ = expand_training_set(demo, tmp_path / "s", pseudo_fakes=True, faces="center")
     det = _det(validation_fraction=0.25)
     y, g = data.label.to_numpy(), data.group.to_numpy()
-    train, val = det._holdout(y, g)
+    train, val = _training.holdout_split(det, y, g)
     side = {p: "train" for p in data.path.iloc[train]} | {p: "val" for p in data.path.iloc[val]}
     pseudo = data[data.origin != "original"]
     assert len(pseudo)
