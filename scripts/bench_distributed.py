@@ -47,8 +47,15 @@ def run(quick: bool = False) -> dict:
     import numpy as np
     import pandas as pd
     from distributed import Client, LocalCluster
+    from sklearn.metrics import roc_auc_score
 
-    from deepfeat import DeepfakeDetector, ImageFeatures, load_dataset, make_demo_dataset
+    from deepfeat import (
+        DeepfakeDetector,
+        ImageFeatures,
+        grouped_splits,
+        load_dataset,
+        make_demo_dataset,
+    )
     from deepfeat.distributed import extract_features, fit_dask, warm_up
     from deepfeat.features._cache import extract_table
 
@@ -98,6 +105,17 @@ def run(quick: bool = False) -> dict:
             t_dask_fit, det_dask = _timed(
                 fit_dask, client, table, detector=DeepfakeDetector(**params)
             )
+            # one training recipe: the same held-out AUC with the stacked probe on both
+            y, g = table["label"].to_numpy(), table["group"].to_numpy()
+            train, test = next(grouped_splits(y, g, n_splits=4, random_state=0))
+            tr, te = table.iloc[train], table.iloc[test]
+            on_tr = DeepfakeDetector(**params).fit(tr)
+            on_tr_dask = fit_dask(client, tr, detector=DeepfakeDetector(**params))
+            auc_local = roc_auc_score(te["label"], on_tr.predict_proba(te)[:, 1])
+            auc_dask = roc_auc_score(te["label"], on_tr_dask.predict_proba(te)[:, 1])
+            same_probe = on_tr_dask.probe_ is not None and bool(
+                np.allclose(on_tr_dask.probe_.coef, on_tr.probe_.coef)
+            )
 
     results.append(
         {
@@ -117,6 +135,18 @@ def run(quick: bool = False) -> dict:
             "dask_s": round(t_dask_fit, 3),
             "ratio": round(t_dask_fit / t_local_fit, 2),
             "note": f"trees: local {det_local.best_iteration_}, dask {det_dask.best_iteration_}",
+        }
+    )
+    results.append(
+        {
+            "stage": "held-out AUC, stacked probe (grouped fold)",
+            "images": len(test),
+            "local_s": None,
+            "dask_s": None,
+            "ratio": None,
+            "auc_local": round(float(auc_local), 4),
+            "auc_dask": round(float(auc_dask), 4),
+            "note": f"AUC local {auc_local:.4f}, dask {auc_dask:.4f}; same probe: {same_probe}",
         }
     )
     results.append(
