@@ -28,9 +28,9 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": ".datasets",
     "make_demo_dataset": ".datasets",
     "CNNEmbedder": ".features._cnn",
-    "radial_spectrum": ".features._spectrum",
+    "radial_spectrum": ".features._fft_kernel",
     "FFTSpectrum": ".features._fft",
-    "read_metadata": ".features._metadata",
+    "read_metadata": ".features._meta_kernel",
     "MetadataFeatures": ".features._meta",
     "ImageFeatures": ".features._combined",
     "DeepfakeDetector": ".detector",
@@ -78,9 +78,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .features._cnn import CNNEmbedder
     from .features._combined import ImageFeatures
     from .features._fft import FFTSpectrum
+    from .features._fft_kernel import radial_spectrum
     from .features._meta import MetadataFeatures
-    from .features._metadata import read_metadata
-    from .features._spectrum import radial_spectrum
+    from .features._meta_kernel import read_metadata
     from .synthesis import degrade, make_pseudo_fakes, self_blend, upsample_trace
 
 

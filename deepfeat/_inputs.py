@@ -19,7 +19,7 @@ from sklearn.base import clone
 
 from ._schema import FAILURE_COLUMNS, check_groups, feature_group, is_feature_column
 from .features._combined import ImageFeatures
-from .features._metadata import _sidecar_names as sidecar_names  # TODO(merge): public name
+from .features._meta_kernel import sidecar_names
 
 logger = logging.getLogger(__name__)
 

@@ -907,7 +907,7 @@ def compute_spectra(
         that cannot be decoded are left out (logged).
     """
     from ._io import ImageLoadError, load_image
-    from .features._spectrum import radial_spectrum
+    from .features._fft_kernel import radial_spectrum
 
     df = _sample_rows(_as_dataset(dataset), max_images, random_state)
     width = max(3, len(str(int(n_bins) - 1)))

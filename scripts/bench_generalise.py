@@ -390,8 +390,8 @@ def costs(sets: dict[str, pd.DataFrame], n: int = 64) -> dict[str, Any]:
     """What each lever costs: per-image ms of the synthesis functions and local statistics
     (best of 3 passes, one core), and default-extractor img/s on 512 px faces per policy."""
     from deepfeat import load_image
-    from deepfeat.features._local import local_contrast
-    from deepfeat.features._spectrum import spectrum_vector
+    from deepfeat.features._fft_kernel import spectrum_vector
+    from deepfeat.features._local_kernel import local_contrast
     from deepfeat.features._work import Rescale
     from deepfeat.synthesis import degrade, self_blend, upsample_trace
 

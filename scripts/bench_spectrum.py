@@ -1,4 +1,4 @@
-"""Benchmark of the frequency features (``deepfeat.features._spectrum``).
+"""Benchmark of the frequency features (``deepfeat.features._fft_kernel``).
 
 Measures, on one CPU core, the throughput of every spectrum variant on 224×224 JPEG face
 crops, from the file path (decoding included) and from pre-decoded arrays, next to a
@@ -96,7 +96,7 @@ def _bench_paths(n: int, workdir: Path) -> tuple[list[str], str]:
 
 
 def _variants() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    from deepfeat.features._spectrum import block_dct_features, radial_spectrum
+    from deepfeat.features._fft_kernel import block_dct_features, radial_spectrum
 
     return {
         "power / gray (default)": lambda im: radial_spectrum(im),

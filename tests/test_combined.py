@@ -115,7 +115,8 @@ def test_worker_modules_do_not_import_sklearn_or_pandas():
     from conftest import heavy_modules_after
 
     code = (
-        "import deepfeat.features._work, deepfeat.features._spectrum, deepfeat.features._metadata"
+        "import deepfeat.features._work, deepfeat.features._fft_kernel, "
+        "deepfeat.features._meta_kernel"
     )
     assert heavy_modules_after(code) == []
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepfeat import FFTSpectrum, ImageFeatures
-from deepfeat.features._local import LOCAL_FEATURE_NAMES, LOCAL_MEASURES, local_contrast
+from deepfeat.features._local_kernel import LOCAL_FEATURE_NAMES, LOCAL_MEASURES, local_contrast
 
 
 def _noise(size: int = 96, seed: int = 0) -> np.ndarray:

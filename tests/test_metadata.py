@@ -18,8 +18,9 @@ from PIL import Image, PngImagePlugin
 from sklearn.base import clone
 
 from deepfeat import ImageLoadError, MetadataFeatures, read_metadata
-from deepfeat.features import _metadata
-from deepfeat.features._metadata import FEATURE_NAMES, estimate_jpeg_quality
+from deepfeat.features import _meta_kernel, _meta_tables
+from deepfeat.features._meta_parse import estimate_jpeg_quality
+from deepfeat.features._meta_tables import FEATURE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -398,7 +399,7 @@ def test_other_containers_and_extension_mismatch(tmp_path):
     for name, fmt in expected.items():
         f = read_metadata(tmp_path / name)
         assert f[f"meta_file_format_{fmt}"] == 1.0, name
-        assert sum(f[f"meta_file_format_{x}"] for x in _metadata.FORMATS) == 1.0
+        assert sum(f[f"meta_file_format_{x}"] for x in _meta_tables.FORMATS) == 1.0
         assert f["meta_file_ext_mismatch"] == 0.0
     assert read_metadata(tmp_path / "a.gif")["meta_image_animated"] == 1.0
     assert read_metadata(tmp_path / "a.gif")["meta_image_palette"] == 1.0
@@ -415,7 +416,7 @@ def test_in_memory_array_defines_only_its_shape():
     assert f["meta_image_channels"] == 4.0 and f["meta_image_has_alpha"] == 1.0
     assert f["meta_image_dims_mult_8"] == 1.0 and f["meta_image_bit_depth"] == 8.0
     defined = {k for k, v in f.items() if not math.isnan(v)}
-    assert defined == set(_metadata._ARRAY_FEATURES)
+    assert defined == set(_meta_tables._ARRAY_FEATURES)
 
 
 def test_not_an_image_raises_or_is_recorded(tmp_path):
@@ -442,7 +443,7 @@ def test_not_an_image_raises_or_is_recorded(tmp_path):
 
 
 def test_heif_hint_without_the_plugin(tmp_path, monkeypatch):
-    monkeypatch.setattr(_metadata, "_register_heif", lambda: False)
+    monkeypatch.setattr(_meta_kernel, "_register_heif", lambda: False)
     fake = tmp_path / "photo.heic"
     fake.write_bytes(b"\x00\x00\x00\x18ftypzzzz" + b"\x00" * 40)
     with pytest.raises(ImageLoadError, match=r"deepfeat\[heif\]"):
@@ -455,9 +456,9 @@ def test_software_table_is_extensible(monkeypatch):
     data = _jpeg_bytes(exif=ex)
     assert read_metadata(data)["meta_software_unknown"] == 1.0
     monkeypatch.setitem(
-        _metadata.SOFTWARE_PATTERNS,
+        _meta_tables.SOFTWARE_PATTERNS,
         "generator",
-        [*_metadata.SOFTWARE_PATTERNS["generator"], "faceforge"],
+        [*_meta_tables.SOFTWARE_PATTERNS["generator"], "faceforge"],
     )
     f = read_metadata(data)
     assert f["meta_software_generator"] == 1.0 and f["meta_software_unknown"] == 0.0
@@ -659,7 +660,7 @@ def test_dfdc_faces_through_load_dataset(dfdc_dir):
 
 
 def test_kernel_rows_match_transform_and_pickle(tmp_path):
-    from deepfeat.features._metadata import metadata_vector
+    from deepfeat.features._meta_kernel import metadata_vector
 
     path = tmp_path / "a.jpg"
     Image.new("RGB", (40, 30), "gray").save(path, quality=80)

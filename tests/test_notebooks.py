@@ -48,7 +48,7 @@ def _available_groups() -> str:
     groups = ["fft"]
     if importlib.util.find_spec("deepfeat.features._cnn") is not None:
         groups.insert(0, "cnn")
-    if importlib.util.find_spec("deepfeat.features._metadata") is not None:
+    if importlib.util.find_spec("deepfeat.features._meta_kernel") is not None:
         groups.append("meta")
     return ",".join(groups)
 

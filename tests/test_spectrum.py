@@ -15,7 +15,7 @@ from sklearn.base import clone
 import deepfeat
 from deepfeat import ImageLoadError, load_image
 from deepfeat.features._fft import FFTSpectrum
-from deepfeat.features._spectrum import (
+from deepfeat.features._fft_kernel import (
     DCT_FEATURE_NAMES,
     block_dct_features,
     radial_spectrum,

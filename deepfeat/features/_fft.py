@@ -1,6 +1,6 @@
 """``FFTSpectrum``: the scikit-learn transformer of the frequency features (``fft_*``).
 
-The numerical work is in :mod:`deepfeat.features._spectrum` (:func:`radial_spectrum`,
+The numerical work is in :mod:`deepfeat.features._fft_kernel` (:func:`radial_spectrum`,
 :func:`block_dct_features`, :func:`spectrum_vector`), which does not import scikit-learn.
 """
 
@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ._base import ImageTransformer
-from ._local import LOCAL_FEATURE_NAMES
-from ._spectrum import (
+from ._fft_kernel import (
     DCT_FEATURE_NAMES,
     Channels,
     Mode,
@@ -23,6 +22,7 @@ from ._spectrum import (
     radial_spectrum,
     spectrum_vector,
 )
+from ._local_kernel import LOCAL_FEATURE_NAMES
 
 __all__ = ["FFTSpectrum", "block_dct_features", "radial_spectrum"]
 

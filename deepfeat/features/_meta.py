@@ -1,6 +1,6 @@
 """``MetadataFeatures``: the scikit-learn transformer of the metadata features (``meta_*``).
 
-The parsing is in :mod:`deepfeat.features._metadata` (:func:`read_metadata`), which imports
+The parsing is in :mod:`deepfeat.features._meta_kernel` (:func:`read_metadata`), which imports
 neither scikit-learn nor pandas; this module adds the sidecar-column handling of dataset
 tables.
 """
@@ -17,7 +17,8 @@ import pandas as pd
 
 from .._schema import LEAK_COLUMNS
 from ._base import ImageTransformer, as_items
-from ._metadata import FEATURE_NAMES, _sidecar_names, metadata_vector, read_metadata
+from ._meta_kernel import metadata_vector, read_metadata, sidecar_names
+from ._meta_tables import FEATURE_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class MetadataFeatures(ImageTransformer):
         return self
 
     def _feature_names(self) -> list[str]:
-        return [*FEATURE_NAMES, *_sidecar_names(self._active_sidecar())]
+        return [*FEATURE_NAMES, *sidecar_names(self._active_sidecar())]
 
     def sidecar_features(self, X: Any, n_rows: int | None = None) -> pd.DataFrame | None:
         """The sidecar block for ``X``: one float32 column per sidecar feature.
@@ -220,7 +221,7 @@ class MetadataFeatures(ImageTransformer):
         if not cols:
             return None
         self.check_sidecar(X)
-        names = _sidecar_names(cols)
+        names = sidecar_names(cols)
         n = len(X) if n_rows is None and hasattr(X, "__len__") else n_rows
         data: dict[str, np.ndarray] = {}
         for col, name in zip(cols, names):

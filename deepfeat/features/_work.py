@@ -1,7 +1,7 @@
 """The per-image work of extraction worker processes: decode, crop, spectrum and metadata.
 
 This module (and what it imports: numpy, Pillow, OpenCV, the pure functions of
-:mod:`~deepfeat.features._spectrum` and :mod:`~deepfeat.features._metadata`) never imports
+:mod:`~deepfeat.features._fft_kernel` and :mod:`~deepfeat.features._meta_kernel`) never imports
 scikit-learn or pandas, so a freshly spawned worker process is ready in a fraction of a
 second; importing scikit-learn alone takes 1–2 s, longer than extracting the spectra and
 metadata of a few thousand face crops.
@@ -260,7 +260,7 @@ def _ready() -> bool:
     import exifread  # noqa: F401
     import scipy.fft  # noqa: F401
 
-    from . import _metadata, _spectrum  # noqa: F401
+    from . import _fft_kernel, _meta_kernel  # noqa: F401
 
     return True
 

@@ -572,7 +572,7 @@ def spectrum_vector(
         Append the 130 :func:`block_dct_features`.
     local : bool, default=False
         Append the 14 centre-versus-surround statistics of
-        :func:`~deepfeat.features._local.local_contrast` (whole image, not cropped).
+        :func:`~deepfeat.features._local_kernel.local_contrast` (whole image, not cropped).
 
     Returns
     -------
@@ -592,7 +592,7 @@ def spectrum_vector(
     if dct:
         spec = np.concatenate([spec, block_dct_features(image, max_side=max_side)])
     if local:
-        from ._local import local_contrast
+        from ._local_kernel import local_contrast
 
         spec = np.concatenate([spec, local_contrast(image)])
     return spec.astype(np.float32, copy=False)
