@@ -40,6 +40,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ._onnx import cpu_session
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["Face", "FaceCropper", "mtcnn_model_dir"]
@@ -552,7 +554,7 @@ class FaceCropper(BaseEstimator):
             from ._io import load_image
 
             return load_image(image)
-        from .features._base import as_rgb_uint8
+        from ._io import as_rgb_uint8
 
         return as_rgb_uint8(image)
 
@@ -561,19 +563,7 @@ class FaceCropper(BaseEstimator):
         key = (net, self.n_threads)
         if key not in sessions:
             path = mtcnn_model_dir() / _NETS[net][0]
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.inter_op_num_threads = 1
-            if self.n_threads is not None:
-                opts.intra_op_num_threads = int(self.n_threads)
-            opts.log_severity_level = 3
-            opts.enable_mem_pattern = False  # every pyramid scale is a new input shape
-            sessions[key] = ort.InferenceSession(
-                os.fspath(path), opts, providers=["CPUExecutionProvider"]
-            )
-            logger.debug("loaded %s (intra-op threads: %s)", path, self.n_threads or "auto")
+            sessions[key] = cpu_session(path, self.n_threads)
         return sessions[key]
 
     def _run(self, net: str, batch: np.ndarray) -> list[np.ndarray]:

@@ -15,16 +15,15 @@ from PIL import Image
 from sklearn.base import clone
 
 from deepfeat import CNNEmbedder, ImageLoadError, load_image
-from deepfeat.features import _cnn
-from deepfeat.features._cnn import (
+from deepfeat.features import _backbone, _cnn_preprocess
+from deepfeat.features._backbone import (
     BACKBONE_DIR,
     LAYER_PRESETS,
     STAGES,
     backbone_card,
     backbone_path,
-    preprocess,
-    resize_image,
 )
+from deepfeat.features._cnn_preprocess import preprocess, resize_image
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 CHANNELS = {"stem": 32, "s1": 16, "s2": 24, "s3": 40, "s4": 80, "s5": 112, "s6": 192, "s7": 320}
@@ -218,7 +217,9 @@ def test_preprocess_defaults_match_card():
     np.testing.assert_allclose(y[0, 0], [1.0, 127 / 255, 0.0], rtol=1e-6)
     z = preprocess(img, resize="none", mean="imagenet", std="imagenet")
     np.testing.assert_allclose(
-        z[:, 0, 0], (np.array([0, 127, 255]) - _cnn.IMAGENET_MEAN) / _cnn.IMAGENET_STD, rtol=1e-5
+        z[:, 0, 0],
+        (np.array([0, 127, 255]) - _cnn_preprocess.IMAGENET_MEAN) / _cnn_preprocess.IMAGENET_STD,
+        rtol=1e-5,
     )
 
 
@@ -351,15 +352,15 @@ def test_batch_size_does_not_change_results(head_embedder, jpeg_dir):
 
 
 def test_corrupted_bundled_backbone_is_detected(monkeypatch):
-    _cnn._verified_backbone.cache_clear()
+    _backbone._verified_backbone.cache_clear()
     card = backbone_card()
     card["sha256"] = "0" * 64
-    monkeypatch.setattr(_cnn, "backbone_card", lambda name=_cnn.DEFAULT_BACKBONE: card)
+    monkeypatch.setattr(_backbone, "backbone_card", lambda name=_backbone.DEFAULT_BACKBONE: card)
     try:
         with pytest.raises(RuntimeError, match="corrupted"):
             CNNEmbedder().fit()
     finally:
-        _cnn._verified_backbone.cache_clear()
+        _backbone._verified_backbone.cache_clear()
 
 
 # ----------------------------------------------------------------------------------------

@@ -552,7 +552,7 @@ def test_load_requires_a_recorded_backbone_hash(tmp_path, cnn_model):
 
 def test_load_refuses_a_backbone_outside_the_model_folder(tmp_path, cnn_model):
     """cnn.params.model used to name any file on disk, which onnxruntime then opened."""
-    from deepfeat.features._cnn import backbone_path
+    from deepfeat.features._backbone import backbone_path
 
     elsewhere = tmp_path / "elsewhere.onnx"
     shutil.copyfile(backbone_path(), elsewhere)
@@ -584,7 +584,7 @@ def test_load_refuses_a_backbone_outside_the_model_folder(tmp_path, cnn_model):
 
 def test_user_backbone_is_saved_in_the_model_folder_and_checked(tmp_path, demo_dir):
     from deepfeat import CNNEmbedder
-    from deepfeat.features._cnn import backbone_path
+    from deepfeat.features._backbone import backbone_path
 
     onnx = tmp_path / "mine.onnx"
     shutil.copyfile(backbone_path(), onnx)

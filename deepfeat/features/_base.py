@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, source_name
+from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, as_rgb_uint8, load_image, source_name
 from .._schema import FAILURE_COLUMNS
-from ._work import as_rgb_uint8, failure_reason, item_name
+from ._work import failure_reason, item_name
 
 logger = logging.getLogger(__name__)
 

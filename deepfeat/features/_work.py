@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .._io import ImageLoadError, load_image
+from .._io import ImageLoadError, as_rgb_uint8, load_image
 
 __all__ = [
     "GroupWork",
     "Rescale",
-    "as_rgb_uint8",
     "decode_slice",
     "effective_jobs",
     "failure_reason",
@@ -62,31 +61,6 @@ def failure_record(name: str, stage: str, exc: BaseException) -> dict[str, Any]:
     if is_transient(exc):
         rec["transient"] = True
     return rec
-
-
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Validate an in-memory image and return it as ``H×W×3`` uint8 RGB.
-
-    Grayscale ``H×W`` and ``H×W×1`` arrays are repeated to three channels; ``H×W×4`` drops
-    alpha; float arrays in ``[0, 1]`` are scaled to ``0..255``.
-    """
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {arr.shape}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    elif arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.dtype != np.uint8:
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)):
-                raise ValueError("image contains NaN or infinite values")
-            scale = 255.0 if arr.max(initial=0.0) <= 1.0 else 1.0
-            arr = np.clip(arr * scale, 0, 255).round()
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(arr)
 
 
 @dataclass(frozen=True)
