@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import plots
 from ._version import __version__
+from .plots._common import SPECTRUM_COLUMN, as_dataset, sample_rows
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ __all__ = ["REPORT_NAME", "split_feature_table", "write_report"]
 
 #: File name of the HTML page inside ``out_dir``.
 REPORT_NAME = "report.html"
-
 
 #: Figures drawn per class: left out (with a note) for unlabelled inputs.
 _NEEDS_LABELS = {
@@ -293,7 +293,7 @@ def write_report(
         if features is not None:
             raise ValueError("a features parquet already holds the features: drop features=")
         dataset, features = split_feature_table(dataset)
-    df = plots._as_dataset(dataset).reset_index(drop=True)
+    df = as_dataset(dataset).reset_index(drop=True)
     if len(df) == 0:
         raise ValueError("the dataset is empty")
     out = Path(out_dir)
@@ -309,7 +309,7 @@ def write_report(
 
         report.bar = tqdm(total=None, desc="report", unit="fig")
     source = df.attrs.get("source", str(dataset) if not isinstance(dataset, pd.DataFrame) else "")
-    sample = plots._sample_rows(df, max_images, random_state)
+    sample = sample_rows(df, max_images, random_state)
     info = plots.image_info(sample)
 
     # ------------------------------------------------------------------ dataset figures
@@ -373,9 +373,7 @@ def write_report(
 
     # ------------------------------------------------------------------ spectra
     spectrum_cols = (
-        [c for c in table.columns if plots._SPECTRUM_COLUMN.match(str(c))]
-        if table is not None
-        else []
+        [c for c in table.columns if SPECTRUM_COLUMN.match(str(c))] if table is not None else []
     )
     if labels is None:
         spectra, spectra_note = None, ""

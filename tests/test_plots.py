@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -574,9 +575,17 @@ def test_report_skips_figures_it_cannot_draw(demo_df, tmp_path):
     assert (tmp_path / "mean_spectra.png").is_file()
 
 
-def test_plots_module_reexports_write_report(demo_df, tmp_path):
-    page = plots.write_report(demo_df.iloc[:8], tmp_path, max_images=8, dpi=40)
-    assert page.is_file()
+def test_plots_do_not_import_the_report():
+    """The report is built on the plots, never the other way round (no import circle)."""
+    import ast
+
+    import deepfeat.plots as pkg
+
+    assert not hasattr(plots, "write_report")  # the one function is deepfeat.report's
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in names if m.endswith("report")], path
 
 
 def test_report_from_a_features_parquet_and_unlabelled_images(

@@ -138,8 +138,8 @@ def cmd_ablation(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .. import plots
     from ..datasets import resolve_input
+    from ..report import write_report
 
     spec = Path(args.input)
     if spec.suffix == ".parquet" and spec.is_file():
@@ -154,7 +154,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         stage_line("no labels: the figures that need them (classes, metrics, curves) are left out")
     det = configure_model(load_model(args.model), args) if args.model else None
     training = {"yes": True, "no": False, None: None}[args.training_data]
-    page = plots.write_report(
+    page = write_report(
         data, args.out, detector=det, training_data=training, progress=progress_on(args)
     )
     stage_line(f"wrote {page}")
