@@ -24,16 +24,9 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from deepfeat import FaceCropper, ImageFeatures, _face, load_image
-from deepfeat._face import (
-    Face,
-    _extract,
-    _nms,
-    _pyramid,
-    _resize_down,
-    _square_box,
-    mtcnn_model_dir,
-)
+from deepfeat import FaceCropper, ImageFeatures, _face, _mtcnn, load_image
+from deepfeat._face import Face, _extract, _square_box
+from deepfeat._mtcnn import _nms, _pyramid, _resize_down, mtcnn_model_dir
 
 
 def _weights_available() -> bool:
@@ -220,7 +213,7 @@ def test_invalid_params_raise(params) -> None:
 
 
 def test_missing_extra_gives_clear_import_error(monkeypatch) -> None:
-    monkeypatch.setattr(_face.importlib.util, "find_spec", lambda name, *args: None)
+    monkeypatch.setattr(_mtcnn.importlib.util, "find_spec", lambda name, *args: None)
     with pytest.raises(ImportError, match=r"pip install deepfeat\[face\]"):
         FaceCropper().detect(np.zeros((64, 64, 3), dtype=np.uint8))
 
