@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, as_rgb_uint8, load_image, source_name
+from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, as_rgb_uint8, source_name
 from .._schema import FAILURE_COLUMNS
-from ._work import failure_reason, item_name
+from ._work import decode_item, failure_record, item_name, run_isolating
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +161,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         ok_idx: list[int] = []
         ok_inputs: list[Any] = []
         raise_errors = getattr(self, "on_error", "raise") == "raise"
+        max_pixels = getattr(self, "max_pixels", DEFAULT_MAX_PIXELS)
 
         for i, item in enumerate(items):
             if not self.needs_pixels:
@@ -168,34 +169,22 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
                 ok_inputs.append(item)
                 continue
             try:
-                if images is not None and images[i] is not None:
-                    img = images[i]
-                elif isinstance(item, np.ndarray):
-                    img = as_rgb_uint8(item)
-                else:
-                    img = load_image(
-                        item, max_pixels=getattr(self, "max_pixels", DEFAULT_MAX_PIXELS)
-                    )
+                img = decode_item(item, max_pixels, None if images is None else images[i])
             except (ImageLoadError, ValueError) as exc:
                 if raise_errors:
                     raise
-                failures.append(
-                    {"path": item_name(item, i), "stage": "load", "reason": _reason(exc)}
-                )
+                failures.append(failure_record(item_name(item, i), "load", exc))
                 continue
             ok_idx.append(i)
             ok_inputs.append(img)
 
         if ok_inputs:
-            if self.needs_pixels:
-                feats, errs = self._run_safely(self._transform_images, ok_inputs, raise_errors)
-            else:
-                feats, errs = self._run_safely(self._transform_paths, ok_inputs, raise_errors)
+            func = self._transform_images if self.needs_pixels else self._transform_paths
+            width = len(self._feature_names())
+            feats, errs = run_isolating(func, ok_inputs, width, raise_errors)
             for local, exc in errs.items():
                 i = ok_idx[local]
-                failures.append(
-                    {"path": item_name(items[i], i), "stage": self.stage, "reason": _reason(exc)}
-                )
+                failures.append(failure_record(item_name(items[i], i), self.stage, exc))
             out[ok_idx] = feats
         self.failures_ = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
         if failures:
@@ -206,35 +195,6 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
                 len(items),
             )
         return out
-
-    def _run_safely(
-        self, func, inputs: list[Any], raise_errors: bool
-    ) -> tuple[np.ndarray, dict[int, Exception]]:
-        """Run ``func`` on the whole list; on error fall back to one input at a time."""
-        n = len(self._feature_names())
-        try:
-            return np.asarray(func(inputs), dtype=np.float32).reshape(len(inputs), n), {}
-        except Exception:
-            if raise_errors:
-                raise
-        out = np.full((len(inputs), n), np.nan, dtype=np.float32)
-        errs: dict[int, Exception] = {}
-        for j, inp in enumerate(inputs):
-            try:
-                out[j] = np.asarray(func([inp]), dtype=np.float32).reshape(n)
-            except Exception as exc:
-                errs[j] = exc
-        return out, errs
-
-
-_reason = failure_reason
-
-
-def check_on_error(value: str) -> str:
-    """Validate an ``on_error`` value."""
-    if value not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {value!r}")
-    return value
 
 
 __all__ = [

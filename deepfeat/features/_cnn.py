@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, as_rgb_uint8, load_image
+from .._io import DEFAULT_MAX_PIXELS, ImageLoadError
 from .._onnx import cpu_session
 from .._schema import FAILURE_COLUMNS
 from ._backbone import DEFAULT_BACKBONE, DEFAULT_LAYERS, LAYER_PRESETS, STAGES, _verified_backbone
-from ._base import ImageTransformer, _reason, item_name
+from ._base import ImageTransformer
 from ._cnn_preprocess import MIN_SIDE, RESIZE_POLICIES, Stat, _check_choice, _size_hw
 from ._cnn_spec import _Spec, build_spec
+from ._work import decode_item, failure_record, item_name, run_isolating
 
 logger = logging.getLogger(__name__)
 
@@ -316,19 +317,14 @@ class CNNEmbedder(ImageTransformer):
         failures: list[tuple[int, dict[str, str]]] = []  # (input index, record)
 
         def record(i: int, stage: str, exc: Exception) -> tuple[int, dict[str, str]]:
-            return i, {"path": item_name(items[i], i), "stage": stage, "reason": _reason(exc)}
+            return i, failure_record(item_name(items[i], i), stage, exc)
 
         def produce(chunk: range) -> tuple[list[tuple[list[int], np.ndarray]], list[tuple]]:
             ok, prepared, failed = [], [], []
             for i in chunk:
                 item = items[i]
                 try:
-                    if images is not None and images[i] is not None:
-                        img = images[i]
-                    elif isinstance(item, np.ndarray):
-                        img = as_rgb_uint8(item)
-                    else:
-                        img = load_image(item, max_pixels=max_pixels)
+                    img = decode_item(item, max_pixels, None if images is None else images[i])
                 except (ImageLoadError, ValueError) as exc:
                     if raise_errors:
                         raise
@@ -373,16 +369,7 @@ class CNNEmbedder(ImageTransformer):
         self, spec: _Spec, rows: list[int], x: np.ndarray, out: np.ndarray, raise_errors: bool
     ) -> list[tuple[int, Exception]]:
         """Fill ``out[rows]``; on error retry one image at a time and return the failures."""
-        try:
-            out[rows] = self._run(spec, x)
-            return []
-        except Exception:
-            if raise_errors:
-                raise
-        errors = []
-        for j, i in enumerate(rows):  # isolate the failing image(s)
-            try:
-                out[i] = self._run(spec, x[j : j + 1])[0]
-            except Exception as exc:  # recorded per input, never lost
-                errors.append((i, exc))
-        return errors
+        width = len(spec.feature_names)
+        values, errs = run_isolating(lambda b: self._run(spec, b), x, width, raise_errors)
+        out[rows] = values
+        return [(rows[j], exc) for j, exc in errs.items()]

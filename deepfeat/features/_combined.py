@@ -391,11 +391,15 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         for group, tr in self.transformers_.items():
             if group == "cnn":
                 continue
-            kernel = tr.kernel() if hasattr(tr, "kernel") else None
+            if not hasattr(tr, "kernel"):
+                raise TypeError(
+                    f"the {group} transformer {type(tr).__name__} has no kernel(): the "
+                    "per-image groups run as a picklable per-input function (see "
+                    "FFTSpectrum.kernel, MetadataFeatures.kernel)"
+                )
             work[group] = GroupWork(
                 width=len(tr.get_feature_names_out()),
-                kernel=kernel,
-                transformer=None if kernel is not None else tr,
+                kernel=tr.kernel(),
                 from_file=group == "meta" or not getattr(tr, "needs_pixels", True),
             )
         return work

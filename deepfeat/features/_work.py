@@ -25,6 +25,7 @@ from .._io import ImageLoadError, as_rgb_uint8, load_image
 __all__ = [
     "GroupWork",
     "Rescale",
+    "decode_item",
     "decode_slice",
     "effective_jobs",
     "failure_reason",
@@ -32,6 +33,7 @@ __all__ = [
     "group_blocks",
     "item_name",
     "pixel_free_work",
+    "run_isolating",
     "start_workers",
 ]
 
@@ -71,19 +73,15 @@ class GroupWork:
     ----------
     width : int
         Number of columns of the group.
-    kernel : callable or None
+    kernel : callable
         Per-input function to a vector of ``width`` values (``FFTSpectrum.kernel()``,
         ``MetadataFeatures.kernel()``).
-    transformer : object or None
-        Fallback for a user transformer without ``kernel()``: its ``transform_items`` runs
-        on the whole slice (the worker then imports what the transformer needs).
     from_file : bool
         The kernel reads the original file (metadata), not the decoded or cropped pixels.
     """
 
     width: int
-    kernel: Callable[[Any], np.ndarray] | None = None
-    transformer: Any = None
+    kernel: Callable[[Any], np.ndarray]
     from_file: bool = False
 
 
@@ -124,10 +122,46 @@ class Rescale:
         return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
 
 
-def _decode(item: Any, max_pixels: int | None) -> np.ndarray:
+def decode_item(item: Any, max_pixels: int | None, image: np.ndarray | None = None) -> np.ndarray:
+    """The image of one input: ``image`` when already decoded, an array checked by
+    :func:`~deepfeat._io.as_rgb_uint8`, or a file decoded by :func:`~deepfeat.load_image`.
+
+    Raises :class:`~deepfeat.ImageLoadError` or ``ValueError`` (recorded with stage ``load``).
+    """
+    if image is not None:
+        return image
     if isinstance(item, np.ndarray):
         return as_rgb_uint8(item)
     return load_image(item, max_pixels=max_pixels)
+
+
+def run_isolating(
+    func: Callable[[Any], Any], inputs: Any, width: int, raise_errors: bool
+) -> tuple[np.ndarray, dict[int, Exception]]:
+    """``func`` on the whole batch; if it fails, on one input at a time.
+
+    ``inputs`` is a list or an array (sliced as ``inputs[j : j + 1]``); ``func`` returns one
+    row of ``width`` values per input. Returns the ``float32`` rows (NaN for inputs that
+    failed alone) and the exception of each failed input by position; with ``raise_errors``
+    the batch's exception propagates instead.
+
+    >>> rows, errs = run_isolating(lambda b: [[1.0 / v] for v in b], [1, 0, 4], 1, False)
+    >>> rows.ravel().tolist(), sorted(errs)
+    ([1.0, nan, 0.25], [1])
+    """
+    try:
+        return np.asarray(func(inputs), dtype=np.float32).reshape(len(inputs), width), {}
+    except Exception:
+        if raise_errors:
+            raise
+    out = np.full((len(inputs), width), np.nan, dtype=np.float32)
+    errs: dict[int, Exception] = {}
+    for j in range(len(inputs)):
+        try:
+            out[j] = np.asarray(func(inputs[j : j + 1]), dtype=np.float32).reshape(width)
+        except Exception as exc:  # recorded per input, never lost
+            errs[j] = exc
+    return out, errs
 
 
 def pixel_free_work(
@@ -175,7 +209,7 @@ def decode_slice(
     failures: list[dict[str, str]] = []
     for i, item in enumerate(items):
         try:
-            img = _decode(item, max_pixels)
+            img = decode_item(item, max_pixels)
             if crop is not None:
                 cropped = crop.crop(img)
                 if cropped is None:
@@ -207,22 +241,11 @@ def group_blocks(
     blocks: dict[str, np.ndarray] = {}
     for group, work in groups.items():
         block = np.full((n, work.width), np.nan, dtype=np.float32)
-        if work.kernel is not None:
-            for i in ok:
-                try:
-                    block[i] = work.kernel(items[i] if work.from_file else images[i])
-                except Exception as exc:  # one bad input never stops the slice
-                    failures.append(failure_record(item_name(items[i], offset + i), group, exc))
-        elif ok:
-            tr = work.transformer
-            sub = [items[i] for i in ok]
-            block[ok] = (
-                tr.transform_items(sub)
-                if work.from_file
-                else tr.transform_items(sub, [images[i] for i in ok])
-            )
-            for rec in tr.failures_.to_dict("records"):
-                failures.append({**rec, "stage": group})
+        for i in ok:
+            try:
+                block[i] = work.kernel(items[i] if work.from_file else images[i])
+            except Exception as exc:  # one bad input never stops the slice
+                failures.append(failure_record(item_name(items[i], offset + i), group, exc))
         blocks[group] = block
     return blocks, failures
 
