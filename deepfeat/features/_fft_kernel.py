@@ -51,7 +51,6 @@ MODES = ("power", "durall")
 CHANNELS = ("gray", "rgb")
 RESIDUALS = (None, "median", "gaussian")
 
-#: ITU-R BT.601 luma weights (the ones JPEG and ``cv2.COLOR_RGB2GRAY`` use).
 #: Floor of the ``power`` mode annulus mean before ``log10`` (a constant image gives -12).
 POWER_FLOOR = 1e-12
 #: The ``durall`` mode epsilon added to ``|F|`` before the logarithm (as in the paper's code).
