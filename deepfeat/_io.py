@@ -227,6 +227,43 @@ def _open_image(fh: IO[bytes]) -> Image.Image:
     raise UnidentifiedImageError("cannot identify image file")
 
 
+HEIF_HINT = " (HEIC/HEIF needs the optional extra: pip install deepfeat[heif])"
+
+
+def open_header(
+    fh: IO[bytes], name: str, *, max_pixels: int | None, heif: bool | None = None
+) -> Image.Image:
+    """Open an image's header (no pixels decoded) and apply the decompression-bomb check.
+
+    The one header reader of the package: :func:`load_image` and the metadata features
+    both use it, so a file fails the same way in both (one-line :class:`ImageLoadError`:
+    ``not a recognised image format``, ``unreadable header``, ``invalid size`` or
+    ``decompression bomb`` when the header claims more than ``max_pixels``). ``heif``
+    says whether the file looks like HEIC/HEIF (default: by its name), to add the hint
+    about the optional plugin when it cannot be read.
+    """
+    try:
+        img = _open_image(fh)
+    except Image.DecompressionBombError as exc:  # raised by some plugins' own checks
+        raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        looks_heif = name.lower().endswith((".heic", ".heif")) if heif is None else heif
+        hint = HEIF_HINT if looks_heif and not _register_heif() else ""
+        raise ImageLoadError(name, f"not a recognised image format{hint}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageLoadError(name, f"unreadable header: {exc}") from exc
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageLoadError(name, f"invalid size {width}x{height}")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageLoadError(
+            name,
+            f"decompression bomb: {width}x{height} = {width * height} pixels exceeds "
+            f"max_pixels={max_pixels}",
+        )
+    return img
+
+
 def _jpeg_complete(data: bytes) -> bool:
     """Whether a JPEG stream has an EOI marker after the start of its first scan.
 
@@ -328,26 +365,7 @@ def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
             source, (str, os.PathLike)
         ):
             _register_heif()
-        try:
-            img = _open_image(fh)
-        except Image.DecompressionBombError as exc:  # raised by some plugins' own checks
-            raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
-        except UnidentifiedImageError as exc:
-            heif_hint = ""
-            if name.lower().endswith((".heic", ".heif")) and not _register_heif():
-                heif_hint = " (HEIC/HEIF needs the optional extra: pip install deepfeat[heif])"
-            raise ImageLoadError(name, f"not a recognised image format{heif_hint}") from exc
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageLoadError(name, f"unreadable header: {exc}") from exc
-        width, height = img.size
-        if width <= 0 or height <= 0:
-            raise ImageLoadError(name, f"invalid size {width}x{height}")
-        if max_pixels is not None and width * height > max_pixels:
-            raise ImageLoadError(
-                name,
-                f"decompression bomb: {width}x{height} = {width * height} pixels exceeds "
-                f"max_pixels={max_pixels}",
-            )
+        img = open_header(fh, name, max_pixels=max_pixels)
         try:
             fast = _decode_plain_jpeg(img, fh)
             if fast is not None:

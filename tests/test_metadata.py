@@ -17,8 +17,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 from sklearn.base import clone
 
+import deepfeat._io as deepfeat_io
 from deepfeat import ImageLoadError, MetadataFeatures, read_metadata
-from deepfeat.features import _meta_kernel, _meta_tables
+from deepfeat.features import _meta_tables
 from deepfeat.features._meta_parse import estimate_jpeg_quality
 from deepfeat.features._meta_tables import FEATURE_NAMES
 
@@ -443,7 +444,7 @@ def test_not_an_image_raises_or_is_recorded(tmp_path):
 
 
 def test_heif_hint_without_the_plugin(tmp_path, monkeypatch):
-    monkeypatch.setattr(_meta_kernel, "_register_heif", lambda: False)
+    monkeypatch.setattr(deepfeat_io, "_register_heif", lambda: False)
     fake = tmp_path / "photo.heic"
     fake.write_bytes(b"\x00\x00\x00\x18ftypzzzz" + b"\x00" * 40)
     with pytest.raises(ImageLoadError, match=r"deepfeat\[heif\]"):

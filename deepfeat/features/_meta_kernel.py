@@ -63,7 +63,14 @@ from typing import Any
 
 import numpy as np
 
-from .._io import ImageLoadError, _open_bytes, _register_heif, source_name
+from .._io import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    _open_bytes,
+    _register_heif,
+    open_header,
+    source_name,
+)
 from ._meta_exif import _exif_block, _exif_features
 from ._meta_parse import (
     _dst_features,
@@ -127,7 +134,6 @@ def _file_size(source: Any, fh: Any) -> int:
 
 
 def _read_file(source: Any, out: dict[str, float]) -> None:
-    from PIL import Image, UnidentifiedImageError
 
     name = source_name(source)
     fh = _open_bytes(source, name)
@@ -140,24 +146,14 @@ def _read_file(source: Any, out: dict[str, float]) -> None:
             raise ImageLoadError(name, "empty file (0 bytes)")
         magic = fh.read(16)
         fh.seek(0)
-        heif_hint = ""
         heif_like = magic[4:8] == b"ftyp" or name.lower().endswith(
             (".heic", ".heif", ".avif", ".hif")
         )
-        if heif_like and not _register_heif():
-            heif_hint = " (HEIC/HEIF needs the optional extra: pip install deepfeat[heif])"
+        if heif_like:
+            _register_heif()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            try:
-                img = Image.open(fh)
-            except UnidentifiedImageError as exc:
-                raise ImageLoadError(name, f"not a recognised image format{heif_hint}") from exc
-            except Image.DecompressionBombError as exc:
-                raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
-            except Exception as exc:  # any header failure: not readable
-                raise ImageLoadError(
-                    name, f"unreadable header: {exc or type(exc).__name__}"
-                ) from exc
+            img = open_header(fh, name, max_pixels=DEFAULT_MAX_PIXELS, heif=heif_like)
             try:
                 _features_of_open_image(img, fh, name, size, out)
             finally:
