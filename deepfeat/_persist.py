@@ -22,11 +22,11 @@ from ._calibration import Calibrator
 from ._card_schema import CARD_MAX_BYTES, CardError, parse_card
 from ._inputs import feature_groups
 from ._io import open_regular
-from ._schema import ModelFileError
+from ._schema import ModelFileError, json_safe
 from ._stacking import LinearProbe
 from ._training import set_importances
 from ._version import __version__
-from .features._spec import BACKBONE_NAME, extractor_from_json, extractor_to_json, json_safe
+from .features._spec import BACKBONE_NAME, extractor_from_json, extractor_to_json
 
 __all__ = ["CARD_FORMAT", "CARD_NAME", "MODEL_NAME", "load", "make_card", "save"]
 

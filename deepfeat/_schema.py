@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "feature_group",
     "is_feature_column",
     "is_feature_name",
+    "json_safe",
 ]
 
 #: The feature groups, in the fixed column order of the output.
@@ -185,3 +187,35 @@ def encode_labels(y: Any) -> np.ndarray:
             f"{sorted(unknown)[:5]}"
         )
     return out
+
+
+def json_safe(value: Any, *, lenient: bool = False) -> Any:
+    """``value`` as JSON data: numpy scalars to numbers, tuples to lists, paths to str.
+
+    The one conversion of settings to JSON (model cards, feature-table metadata, cache
+    keys). Strict by default: anything else raises ``TypeError``, so a setting is never
+    silently replaced. ``lenient=True`` (for cache keys) expands estimators into their
+    class and parameters, sorts dict keys and writes anything else as its ``repr``.
+
+    >>> json_safe({"a": (np.float32(0.5), Path("x"))})
+    {'a': [0.5, 'x']}
+    >>> json_safe({"b": 1, "a": object}, lenient=True)
+    {'a': "<class 'object'>", 'b': 1}
+    """
+    if lenient and hasattr(value, "get_params"):
+        params = json_safe(value.get_params(deep=False), lenient=True)
+        return {"class": type(value).__name__, **params}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, lenient=lenient) for v in value]
+    if isinstance(value, dict):
+        items = sorted(value.items()) if lenient else value.items()
+        return {str(k): json_safe(v, lenient=lenient) for k, v in items}
+    if lenient:
+        return repr(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

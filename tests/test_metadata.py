@@ -674,3 +674,27 @@ def test_kernel_rows_match_transform_and_pickle(tmp_path):
     full = tr.transform(data)
     np.testing.assert_array_equal(full[0, :-1], row[:-1].astype(np.float32))
     assert full[0, -1] == 123
+
+
+def test_one_sidecar_join_with_one_row_rule(tmp_path):
+    """A file that fails every group gets no sidecar value anywhere (it stays a failed row)."""
+    import pandas as pd
+
+    from deepfeat import ImageFeatures
+    from deepfeat.features._cache import extract_table
+
+    good = tmp_path / "good.jpg"
+    good.write_bytes(_jpeg_bytes())
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    df = pd.DataFrame({"path": [str(good), str(bad)], "width_px": [120.0, 130.0]})
+    meta = MetadataFeatures(sidecar=["width_px"], on_error="record").fit(df)
+    ext = ImageFeatures(groups=("fft", "meta"), meta=meta).fit(df)
+    col = "meta_sidecar_width_px"
+    names = list(ext.get_feature_names_out())
+    by_meta = meta.transform(df)[:, meta.get_feature_names_out().tolist().index(col)]
+    by_ext, _ = ext.transform_with_failures(df)
+    by_cache, _ = extract_table(df, ext, cache_dir=tmp_path / "cache")
+    for values in (by_meta, by_ext[:, names.index(col)], by_cache[col].to_numpy()):
+        assert values[0] == 120.0 and np.isnan(values[1])
+    assert np.isnan(by_ext[1]).all() and by_cache.iloc[1].isna().all()

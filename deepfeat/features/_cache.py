@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import open_regular
-from .._schema import FAILURE_COLUMNS
+from .._schema import FAILURE_COLUMNS, json_safe
 from .._version import __version__
 from ._base import as_items
 
@@ -97,20 +97,6 @@ def model_sha256(transformer: Any) -> str | None:
     return _MODEL_DIGESTS[key]
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "get_params"):
-        return {"class": type(value).__name__, **_jsonable(value.get_params(deep=False))}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
-
-
 def settings_digest(extractor: Any) -> str:
     """A hash of everything that changes feature values: settings, versions, backbone."""
     config: dict[str, Any] = {"deepfeat": __version__}
@@ -118,7 +104,7 @@ def settings_digest(extractor: Any) -> str:
     if transformers is None:
         raise ValueError("settings_digest needs a fitted extractor")
     config["features"] = list(extractor.get_feature_names_out())
-    config["crop_faces"] = _jsonable(getattr(extractor, "crop_faces", False))
+    config["crop_faces"] = json_safe(getattr(extractor, "crop_faces", False), lenient=True)
     config["max_pixels"] = getattr(extractor, "max_pixels", None)
     if getattr(extractor, "canonical_size", None) is not None:  # absent: old digests hold
         config["canonical_size"] = int(extractor.canonical_size)
@@ -127,7 +113,7 @@ def settings_digest(extractor: Any) -> str:
         params.pop("on_error", None)
         params.pop("batch_size", None)
         params.pop("n_threads", None)
-        entry = {"class": type(tr).__name__, "params": _jsonable(params)}
+        entry = {"class": type(tr).__name__, "params": json_safe(params, lenient=True)}
         digest = model_sha256(tr)
         if digest is not None:
             entry["model_sha256"] = digest
@@ -270,7 +256,7 @@ def iter_extract(
     meta = getattr(extractor, "transformers_", {}).get("meta")
     if hasattr(meta, "check_sidecar"):
         meta.check_sidecar(inputs)  # a missing sidecar column is an error, before any work
-    with_sidecar = hasattr(meta, "sidecar_features")
+    with_sidecar = hasattr(meta, "fill_sidecar")
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -307,11 +293,7 @@ def iter_extract(
                 bar.update(sum(1 for i in c if i in unreadable))
             if with_sidecar:
                 part = inputs.iloc[c.start : c.stop] if isinstance(inputs, pd.DataFrame) else c
-                side = meta.sidecar_features(part, len(c))
-                if side is not None:
-                    ok = ~np.isnan(out).all(axis=1)  # a failed input stays all-NaN
-                    for col in side.columns:
-                        out[ok, names.index(col)] = side[col].to_numpy(dtype=np.float32)[ok]
+                meta.fill_sidecar(part, out, names)
             computed = np.zeros(len(c), dtype=bool)
             computed[[i - c.start for i in todo[k]]] = True
             yield ExtractedChunk(c.start, c.stop, out, failures, len(todo[k]), computed)

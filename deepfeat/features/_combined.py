@@ -362,15 +362,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
-        if meta is not None and hasattr(meta, "sidecar_features"):
-            # opted-in sidecar columns of a dataset DataFrame (e.g. DFDC original_width);
-            # a failed input stays all-NaN (a sidecar value alone is not a usable row)
-            side = meta.sidecar_features(X, len(items))
-            if side is not None and side.shape[1]:
-                names = list(self.feature_names_out_)
-                ok = ~np.isnan(out).all(axis=1)
-                for col in side.columns:
-                    out[ok, names.index(col)] = side[col].to_numpy(dtype=np.float32)[ok]
+        if meta is not None and hasattr(meta, "fill_sidecar"):
+            # opted-in sidecar columns of a dataset DataFrame (e.g. DFDC original_width)
+            meta.fill_sidecar(X, out, list(self.feature_names_out_))
         table = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
         elapsed = time.perf_counter() - t0
         logger.info(

@@ -271,11 +271,34 @@ class MetadataFeatures(ImageTransformer):
         self.check_sidecar(X)
         items = as_items(X)
         out = self.transform_items(items)
-        side = self.sidecar_features(X, len(items))
-        if side is not None and isinstance(X, pd.DataFrame):
-            ok = ~np.all(np.isnan(out[:, : len(FEATURE_NAMES)]), axis=1)
-            out[ok, len(FEATURE_NAMES) :] = side.to_numpy(dtype=np.float32)[ok]
+        if isinstance(X, pd.DataFrame):
+            self.fill_sidecar(X, out, self._feature_names())
         return out
+
+    def fill_sidecar(self, X: Any, out: np.ndarray, names: Sequence[str]) -> None:
+        """Write the sidecar values of ``X`` into the ``meta_sidecar_*`` columns of ``out``.
+
+        The one join of sidecar columns (here, in :class:`~deepfeat.ImageFeatures` and in
+        the feature cache), with one row rule: a row gets its sidecar values only when it
+        has some other feature value. An input that failed every group stays all-NaN, so
+        it is reported as failed and never trained on.
+
+        Parameters
+        ----------
+        X : dataset DataFrame (or paths: then see :meth:`sidecar_features`)
+        out : numpy.ndarray
+            ``(len(X), len(names))`` features, filled in place.
+        names : sequence of str
+            The column names of ``out``.
+        """
+        side = self.sidecar_features(X, len(out))
+        if side is None or not side.shape[1]:
+            return
+        cols = [list(names).index(c) for c in side.columns]
+        others = np.ones(out.shape[1], dtype=bool)
+        others[cols] = False
+        ok = ~np.isnan(out[:, others]).all(axis=1)
+        out[np.ix_(ok, cols)] = side.to_numpy(dtype=np.float32)[ok]
 
     def transform_items(self, items: Sequence[Any], images: Any = None) -> np.ndarray:
         """Features of normalised items (paths or arrays); sidecar columns are NaN here."""

@@ -12,16 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._card_schema import CardError
-from .._schema import GROUPS, ModelFileError
+from .._schema import GROUPS, ModelFileError, json_safe
 from ._cache import model_sha256
 from ._combined import ImageFeatures
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BACKBONE_NAME", "extractor_from_json", "extractor_to_json", "json_safe"]
+__all__ = ["BACKBONE_NAME", "extractor_from_json", "extractor_to_json"]
 
 #: A user ONNX backbone saved with the model (the only other file a model folder may hold).
 BACKBONE_NAME = "backbone.onnx"
@@ -32,28 +30,6 @@ _TRANSFORMERS = {
     "FFTSpectrum": "._fft",
     "MetadataFeatures": "._meta",
 }
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` as JSON data (numpy scalars to numbers, tuples to lists, paths to str).
-
-    Raises ``TypeError`` for anything else: a setting that cannot be written is never
-    silently replaced.
-
-    >>> json_safe({"a": (np.float32(0.5), Path("x"))})
-    {'a': [0.5, 'x']}
-    """
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 def _transformer_params(tr: Any) -> dict[str, Any]:
