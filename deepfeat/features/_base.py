@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError, as_rgb_uint8, source_name
 from .._schema import FAILURE_COLUMNS
-from ._work import decode_item, failure_record, item_name, run_isolating
+from ._work import decode_item, failure_record, item_name, log_failures, run_isolating
 
 logger = logging.getLogger(__name__)
 
@@ -187,13 +187,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
                 failures.append(failure_record(item_name(items[i], i), self.stage, exc))
             out[ok_idx] = feats
         self.failures_ = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
-        if failures:
-            logger.warning(
-                "%s: %d of %d inputs failed (see failures_)",
-                type(self).__name__,
-                len(failures),
-                len(items),
-            )
+        log_failures(self, len(failures), len(items))
         return out
 
 

@@ -31,7 +31,7 @@ from ._backbone import DEFAULT_BACKBONE, DEFAULT_LAYERS, LAYER_PRESETS, STAGES, 
 from ._base import ImageTransformer
 from ._cnn_preprocess import MIN_SIDE, RESIZE_POLICIES, Stat, _check_choice, _size_hw
 from ._cnn_spec import _Spec, build_spec
-from ._work import decode_item, failure_record, item_name, run_isolating
+from ._work import decode_item, failure_record, item_name, log_failures, run_isolating
 
 logger = logging.getLogger(__name__)
 
@@ -356,13 +356,7 @@ class CNNEmbedder(ImageTransformer):
 
         failures.sort(key=lambda f: f[0])
         table = pd.DataFrame([f[1] for f in failures], columns=FAILURE_COLUMNS)
-        if failures:
-            logger.warning(
-                "%s: %d of %d inputs failed (see failures_)",
-                type(self).__name__,
-                len(failures),
-                len(items),
-            )
+        log_failures(self, len(failures), len(items))
         return out, table
 
     def _run_batch(

@@ -13,6 +13,7 @@ use the same function in-process, so worker and in-process results are identical
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "failure_record",
     "group_blocks",
     "item_name",
+    "log_failures",
     "pixel_free_work",
     "run_isolating",
     "start_workers",
@@ -55,6 +57,14 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ImageLoadError):
         return exc.transient
     return isinstance(exc, (OSError, MemoryError))
+
+
+def log_failures(owner: Any, n_failed: int, n_inputs: int) -> None:
+    """The one warning a transformer logs after a batch with failures."""
+    if n_failed:
+        logging.getLogger(type(owner).__module__).warning(
+            "%s: %d of %d inputs failed (see failures_)", type(owner).__name__, n_failed, n_inputs
+        )
 
 
 def failure_record(name: str, stage: str, exc: BaseException) -> dict[str, Any]:

@@ -181,6 +181,35 @@ def _discrete_bars(ax: Axes, data: dict[int, np.ndarray], levels: np.ndarray) ->
     ax.yaxis.set_major_formatter(_percent_formatter())
 
 
+def _class_panels(table: pd.DataFrame, columns: Sequence[str], ncols: int, kind: str):
+    """A grid of one panel per column and the panels that have values.
+
+    Yields ``(ax, column, data, present, positions)``: ``data`` the values per class,
+    ``present`` its classes and ``positions`` their x positions; an empty panel says so.
+    """
+    fig, axes = _grid(len(columns), ncols, (3.2, 3.0), f"{kind} per class ({len(table):,} images)")
+
+    def panels():
+        for ax, column in zip(axes, columns):
+            data = _per_class(table, column)
+            present = list(data)
+            if not present:
+                ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center")
+                ax.set_title(column)
+                continue
+            yield ax, column, data, present, np.arange(1, len(present) + 1)
+
+    return fig, panels()
+
+
+def _finish_panel(ax: Axes, column: str, data: dict, present: list, positions: Any) -> None:
+    """Class ticks with counts, the constant-column note, title and axis label."""
+    ax.set_xticks(positions, [f"{LABEL_NAMES[k]}\n(n={data[k].size:,})" for k in present])
+    _constant_note(ax, data, column)
+    ax.set_title(column)
+    ax.set_ylabel(_axis_label(column))
+
+
 def plot_boxplots(
     dataset: Any,
     columns: Sequence[str] | None = None,
@@ -203,17 +232,8 @@ def plot_boxplots(
     """
     table, columns = _eda_table(dataset, columns, info, max_images, random_state)
     rng = np.random.default_rng(random_state)
-    fig, axes = _grid(
-        len(columns), ncols, (3.2, 3.0), f"Box plots per class ({len(table):,} images)"
-    )
-    for ax, column in zip(axes, columns):
-        data = _per_class(table, column)
-        present = list(data)
-        if not present:
-            ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center")
-            ax.set_title(column)
-            continue
-        positions = np.arange(1, len(present) + 1)
+    fig, panels = _class_panels(table, columns, ncols, "Box plots")
+    for ax, column, data, present, positions in panels:
         box = ax.boxplot(
             [data[k] for k in present],
             positions=positions,
@@ -236,10 +256,7 @@ def plot_boxplots(
                     alpha=0.7,
                     linewidths=0,
                 )
-        ax.set_xticks(positions, [f"{LABEL_NAMES[k]}\n(n={data[k].size:,})" for k in present])
-        _constant_note(ax, data, column)
-        ax.set_title(column)
-        ax.set_ylabel(_axis_label(column))
+        _finish_panel(ax, column, data, present, positions)
     return fig
 
 
@@ -262,17 +279,8 @@ def plot_violins(
     matplotlib.figure.Figure
     """
     table, columns = _eda_table(dataset, columns, info, max_images, random_state)
-    fig, axes = _grid(
-        len(columns), ncols, (3.2, 3.0), f"Violin plots per class ({len(table):,} images)"
-    )
-    for ax, column in zip(axes, columns):
-        data = _per_class(table, column)
-        present = list(data)
-        if not present:
-            ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center")
-            ax.set_title(column)
-            continue
-        positions = np.arange(1, len(present) + 1)
+    fig, panels = _class_panels(table, columns, ncols, "Violin plots")
+    for ax, column, data, present, positions in panels:
         for pos, label in zip(positions, present):
             v = data[label]
             if v.size >= 2 and np.ptp(v) > 0:
@@ -289,9 +297,6 @@ def plot_violins(
                         parts[key].set_linewidth(1.0)
             else:
                 ax.scatter([pos], [v[0]], s=90, marker="D", color=CLASS_COLORS[label], alpha=0.8)
-        ax.set_xticks(positions, [f"{LABEL_NAMES[k]}\n(n={data[k].size:,})" for k in present])
         ax.set_xlim(0.3, len(present) + 0.7)
-        _constant_note(ax, data, column)
-        ax.set_title(column)
-        ax.set_ylabel(_axis_label(column))
+        _finish_panel(ax, column, data, present, positions)
     return fig

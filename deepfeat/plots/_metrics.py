@@ -11,6 +11,7 @@ import pandas as pd
 from .._schema import LABEL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 from ._common import CLASS_COLORS, GROUP_COLORS, _figure, _finite_pairs, _score_sets
 
@@ -21,6 +22,18 @@ __all__ = [
     "plot_pr",
     "plot_roc",
 ]
+
+
+def _unit_square(ax: Axes, xlabel: str, ylabel: str, title: str, legend: str) -> None:
+    """Axes of a curve on [0, 1]²: equal aspect, labels, title, grid and legend."""
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend, fontsize=9)
 
 
 def plot_roc(y_true: Any, scores: Any) -> Figure:
@@ -48,14 +61,13 @@ def plot_roc(y_true: Any, scores: Any) -> Figure:
         fpr, tpr, _ = roc_curve(y, s)
         auc = roc_auc_score(y, s)
         ax.plot(fpr, tpr, lw=2, label=f"{name} (AUC = {auc:.3f})")
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.01)
-    ax.set_aspect("equal")
-    ax.set_xlabel("false positive rate (reals flagged as fake)")
-    ax.set_ylabel("true positive rate (fakes caught)")
-    ax.set_title("ROC curve")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
+    _unit_square(
+        ax,
+        "false positive rate (reals flagged as fake)",
+        "true positive rate (fakes caught)",
+        "ROC curve",
+        "lower right",
+    )
     return fig
 
 
@@ -84,14 +96,13 @@ def plot_pr(y_true: Any, scores: Any) -> Figure:
         prevalence = float(y.mean())
     if prevalence is not None:
         ax.axhline(prevalence, ls="--", color="0.6", lw=1, label=f"chance (AP = {prevalence:.3f})")
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.01)
-    ax.set_aspect("equal")
-    ax.set_xlabel("recall (fakes caught)")
-    ax.set_ylabel("precision (flagged images that are fake)")
-    ax.set_title("Precision–recall curve (positive class: fake)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=9)
+    _unit_square(
+        ax,
+        "recall (fakes caught)",
+        "precision (flagged images that are fake)",
+        "Precision–recall curve (positive class: fake)",
+        "lower left",
+    )
     return fig
 
 
