@@ -32,9 +32,18 @@ from .metrics import (
 
 logger = logging.getLogger(__name__)
 
-#: evaluate and ablation live here; the splits, metrics and leakage audit are importable from
-#: here too (re-exported from deepfeat.metrics, where they are defined and listed).
-__all__ = ["ablation", "evaluate"]
+#: evaluate and ablation, plus the splits, metrics and leakage audit of deepfeat.metrics
+__all__ = [
+    "LEAK_AUC",
+    "ablation",
+    "evaluate",
+    "expected_calibration_error",
+    "grouped_splits",
+    "leakage_report",
+    "metrics_from_scores",
+    "single_feature_auc",
+    "tpr_at_fpr",
+]
 
 
 def evaluate(detector: Any, X: Any, y: Any = None, groups: Any = None) -> dict[str, Any]:
