@@ -613,3 +613,41 @@ def test_default_is_mid_level_statistics_at_native_resolution():
     small, odd = _rand_image(rng, 97, 131), _rand_image(rng, 224, 224)
     out = emb.transform([small, odd])
     assert out.shape == (2, len(names)) and np.isfinite(out).all()
+
+
+# ----------------------------------------------------------------------------------------
+# precision variants of the bundled backbone
+# ----------------------------------------------------------------------------------------
+def test_int8_variant_is_hash_checked_and_close_to_fp32(jpeg_dir, monkeypatch):
+    paths, _ = jpeg_dir
+    fp32 = CNNEmbedder(n_threads=1).fit().transform(paths)
+    int8 = CNNEmbedder(precision="int8", n_threads=1).fit().transform(paths)
+    assert int8.shape == fp32.shape and np.isfinite(int8).all()
+    assert not np.array_equal(int8, fp32)  # really the quantised graph
+    # the same features, up to quantisation noise (per-image correlation of the columns)
+    rows = [np.corrcoef(a, b)[0, 1] for a, b in zip(fp32, int8)]
+    assert min(rows) > 0.9, rows
+    # a tampered int8 file is refused like the fp32 one
+    _backbone._verified_backbone.cache_clear()
+    card = backbone_card()
+    card["variants"]["int8"]["sha256"] = "0" * 64
+    monkeypatch.setattr(_backbone, "backbone_card", lambda name=_backbone.DEFAULT_BACKBONE: card)
+    try:
+        with pytest.raises(RuntimeError, match="corrupted"):
+            CNNEmbedder(precision="int8").fit()
+        CNNEmbedder().fit()  # the fp32 file is checked against its own hash
+    finally:
+        _backbone._verified_backbone.cache_clear()
+
+
+def test_precision_is_validated_and_part_of_the_settings(tmp_path):
+    from deepfeat import ImageFeatures
+    from deepfeat.features._cache import settings_digest
+
+    with pytest.raises(ValueError, match="precision"):
+        CNNEmbedder(precision="fp8").fit()
+    with pytest.raises(ValueError, match="bundled backbone only"):
+        CNNEmbedder(model=backbone_path(), precision="int8").fit()
+    a = ImageFeatures(groups=("cnn",)).fit()
+    b = ImageFeatures(groups=("cnn",), cnn=CNNEmbedder(precision="int8")).fit()
+    assert settings_digest(a) != settings_digest(b)  # never served from the other's cache

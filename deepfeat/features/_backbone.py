@@ -82,13 +82,27 @@ def backbone_card(name: str = DEFAULT_BACKBONE) -> dict[str, Any]:
     return json.loads(_card_text(name))
 
 
-@functools.lru_cache(maxsize=4)
-def _verified_backbone(name: str) -> str:
-    """Check the bundled file against its card's sha256 once per process; return its path."""
-    path = backbone_path(name)
+#: Numeric precisions of the bundled backbone (``CNNEmbedder(precision=...)``).
+PRECISIONS = ("fp32", "int8")
+
+
+@functools.lru_cache(maxsize=8)
+def _verified_backbone(name: str, precision: str = "fp32") -> str:
+    """Check a bundled file against its card's sha256 once per process; return its path.
+
+    ``precision="int8"`` is the statically quantised variant the card lists under
+    ``variants`` (built by ``scripts/quantize_backbone.py``), checked the same way.
+    """
+    card = backbone_card(name)
+    if precision == "fp32":
+        path, expected = backbone_path(name), card["sha256"]
+    else:
+        variant = (card.get("variants") or {}).get(precision)
+        if variant is None:
+            raise ValueError(f"the bundled {name} has no {precision} variant")
+        path, expected = BACKBONE_DIR / variant["file"], variant["sha256"]
     if not path.is_file():
         raise FileNotFoundError(f"bundled backbone missing: {path} (broken installation?)")
-    expected = backbone_card(name)["sha256"]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != expected:
         raise RuntimeError(

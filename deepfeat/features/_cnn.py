@@ -27,7 +27,14 @@ import pandas as pd
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError
 from .._onnx import cpu_session
 from .._schema import FAILURE_COLUMNS
-from ._backbone import DEFAULT_BACKBONE, DEFAULT_LAYERS, LAYER_PRESETS, STAGES, _verified_backbone
+from ._backbone import (
+    DEFAULT_BACKBONE,
+    DEFAULT_LAYERS,
+    LAYER_PRESETS,
+    PRECISIONS,
+    STAGES,
+    _verified_backbone,
+)
 from ._base import ImageTransformer
 from ._cnn_preprocess import MIN_SIDE, RESIZE_POLICIES, Stat, _check_choice, _size_hw
 from ._cnn_spec import _Spec, build_spec
@@ -94,6 +101,11 @@ class CNNEmbedder(ImageTransformer):
         Test-time augmentation: ``"flip"`` averages the outputs of the image and its
         horizontal mirror (twice the inference cost; see ``docs/benchmarks.md`` for what it
         buys).
+    precision : {"fp32", "int8"}, default="fp32"
+        Numeric precision of the bundled backbone. ``"int8"`` runs its statically
+        quantised variant (per-channel int8 convolutions calibrated on real faces,
+        ``scripts/quantize_backbone.py``; hash-checked like the fp32 file). Speed and the
+        AUC change it costs are measured in ``docs/benchmarks_precision.md``.
     on_error : {"raise", "record"}, default="raise"
         ``"record"``: failed images give a NaN row and a row in ``failures_``.
 
@@ -146,6 +158,7 @@ class CNNEmbedder(ImageTransformer):
         n_threads: int | None = None,
         max_side: int | None = 512,
         tta: str | None = None,
+        precision: str = "fp32",
         on_error: str = "raise",
     ) -> None:
         self.model = model
@@ -162,6 +175,7 @@ class CNNEmbedder(ImageTransformer):
         self.n_threads = n_threads
         self.max_side = max_side
         self.tta = tta
+        self.precision = precision
         self.on_error = on_error
 
     # -- pickling: never carry the session ----------------------------------------------
@@ -194,6 +208,12 @@ class CNNEmbedder(ImageTransformer):
         ):
             raise ValueError(
                 f"max_side must be None or an int >= {MIN_SIDE}, got {self.max_side!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.model is not None and self.precision != "fp32":
+            raise ValueError(
+                "precision applies to the bundled backbone only (a user model is used as given)"
             )
         if self.pool not in (None, "avg", "max", "none"):
             raise ValueError(f"pool must be None, 'avg', 'max' or 'none', got {self.pool!r}")
@@ -236,7 +256,7 @@ class CNNEmbedder(ImageTransformer):
     # -- session and spec ------------------------------------------------------------------
     def _model_path(self) -> str:
         if self.model is None:
-            return _verified_backbone(DEFAULT_BACKBONE)
+            return _verified_backbone(DEFAULT_BACKBONE, self.precision)
         path = Path(os.fspath(self.model))
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {path}")
