@@ -17,7 +17,8 @@ Public functions
 :func:`block_dct_features`
     One image → statistics of its 8×8 block DCT (JPEG-grid traces).
 :func:`spectrum_vector`
-    One image → the row of :class:`~deepfeat.FFTSpectrum` (spectrum, then optional DCT).
+    One image → the row of :class:`~deepfeat.FFTSpectrum` (spectrum, then optional DCT and
+    local statistics).
 
 The scikit-learn transformer :class:`~deepfeat.FFTSpectrum` lives in
 :mod:`deepfeat.features._fft`; this module imports only numpy and scipy, so worker
@@ -543,10 +544,8 @@ def block_dct_features(image: np.ndarray, *, max_side: int | None = 256) -> np.n
 
 
 # --------------------------------------------------------------------------------------
-# transformer
+# one image's row (the kernel of FFTSpectrum, which lives in _fft.py)
 # --------------------------------------------------------------------------------------
-
-
 def spectrum_vector(
     image: np.ndarray,
     *,
