@@ -49,6 +49,22 @@ def test_changing_a_setting_never_reuses_rows(demo_dir, tmp_path):
     assert settings_digest(a) == settings_digest(ImageFeatures(groups=("fft",), batch_size=7).fit())
 
 
+def test_default_cnn_precision_keeps_the_cache_keys_from_before_precision(monkeypatch):
+    # CNNEmbedder(precision=) arrived after caches were written; the default fp32 reads the
+    # same backbone, so its rows must stay cache hits (int8 gets its own key: test_cnn).
+    from deepfeat import CNNEmbedder
+
+    ext = ImageFeatures(groups=("cnn",)).fit()
+    with_precision = settings_digest(ext)
+    get_params = CNNEmbedder.get_params
+
+    def before_precision(self, deep=True):
+        return {k: v for k, v in get_params(self, deep=deep).items() if k != "precision"}
+
+    monkeypatch.setattr(CNNEmbedder, "get_params", before_precision)
+    assert settings_digest(ext) == with_precision
+
+
 def test_same_content_different_path_is_a_cache_hit(tmp_path, demo_dir):
     df = load_dataset(demo_dir).iloc[:3]
     copies = []

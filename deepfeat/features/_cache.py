@@ -113,6 +113,8 @@ def settings_digest(extractor: Any) -> str:
         params.pop("on_error", None)
         params.pop("batch_size", None)
         params.pop("n_threads", None)
+        if params.get("precision") == "fp32":  # the default: digests from before it hold
+            params.pop("precision")
         entry = {"class": type(tr).__name__, "params": json_safe(params, lenient=True)}
         digest = model_sha256(tr)
         if digest is not None:
