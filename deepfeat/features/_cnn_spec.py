@@ -1,5 +1,5 @@
 """How a CNNEmbedder feeds its ONNX graph: input checks, the outputs it reads, the feature
-names, all resolved once per session into a :class:`Spec`."""
+names, all resolved once per session into a :class:`_Spec`."""
 
 from __future__ import annotations
 
