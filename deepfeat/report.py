@@ -408,7 +408,7 @@ def write_report(
     metrics = None
     on_training = "unknown"
     if det is not None:
-        from .evaluation import metrics_from_scores
+        from .metrics import metrics_from_scores
 
         model = "Model"
         proba = det.predict_proba(table)[:, 1]

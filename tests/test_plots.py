@@ -607,3 +607,16 @@ def test_report_from_a_features_parquet_and_unlabelled_images(
     assert "needs labels" in html and not (tmp_path / "rep2" / "metrics.json").exists()
     assert (tmp_path / "rep2" / "samples.png").is_file()
     assert (tmp_path / "rep2" / "shap_summary.png").is_file()
+
+
+def test_importing_plots_and_report_loads_no_matplotlib():
+    """No work at import time: matplotlib is imported by the first figure, not before."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, deepfeat.plots, deepfeat.report\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'matplotlib']\n"
+        "assert not bad, bad[:5]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
