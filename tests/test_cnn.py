@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -651,3 +652,56 @@ def test_precision_is_validated_and_part_of_the_settings(tmp_path):
     a = ImageFeatures(groups=("cnn",)).fit()
     b = ImageFeatures(groups=("cnn",), cnn=CNNEmbedder(precision="int8")).fit()
     assert settings_digest(a) != settings_digest(b)  # never served from the other's cache
+
+
+# ----------------------------------------------------------------------------------------
+# the trimmed graph (scripts/trim_backbone.py)
+# ----------------------------------------------------------------------------------------
+def test_trimmed_graph_runs_for_mid_layers_and_gives_the_full_graphs_features(jpeg_dir):
+    from deepfeat.features import _cnn
+
+    paths, _ = jpeg_dir
+    card = backbone_card()["variants"]["mid"]
+    emb = CNNEmbedder(n_threads=1).fit()
+    assert Path(emb._run_path()).name == card["file"] == "efficientnet_lite0_mid.onnx"
+    assert Path(emb._model_path()).name == "efficientnet_lite0.onnx"  # the features' identity
+    # any selection inside stem … s6 runs the trimmed file; s7 or the head need the full one
+    assert Path(CNNEmbedder(layers=["s2", "s5"])._run_path()).name == card["file"]
+    for layers in ("head", "stats", "all", ["s1", "s7"]):
+        assert Path(CNNEmbedder(layers=layers)._run_path()).name == "efficientnet_lite0.onnx"
+    assert Path(CNNEmbedder(precision="int8")._run_path()).name == "efficientnet_lite0_int8.onnx"
+    trimmed = emb.transform(paths)
+    full = CNNEmbedder(n_threads=1).fit()
+    full._run_path = full._model_path  # force the full graph
+    np.testing.assert_array_equal(trimmed, full.transform(paths))
+    assert Path(full._get_session()._model_path).name == "efficientnet_lite0.onnx"
+    assert Path(emb._get_session()._model_path).name == card["file"]
+    # fewer nodes to run, the same weights for the nodes it keeps
+    m_full = onnx.load(backbone_path())
+    m_mid = onnx.load(backbone_path().with_name(card["file"]))
+    assert len(m_mid.graph.node) == card["nodes"] < len(m_full.graph.node) == card["nodes_full"]
+    assert [o.name for o in m_mid.graph.output] == card["outputs"]
+    weights = {t.name: t.raw_data for t in m_full.graph.initializer}
+    assert all(weights[t.name] == t.raw_data for t in m_mid.graph.initializer)
+    assert _cnn._run_file is _backbone._run_file
+
+
+def test_trimmed_graph_is_hash_checked_and_keeps_cache_keys(monkeypatch):
+    from deepfeat import ImageFeatures
+    from deepfeat.features._cache import model_sha256, settings_digest
+
+    emb = CNNEmbedder().fit()
+    assert model_sha256(emb) == backbone_card()["sha256"]  # the full file names the features
+    digest = settings_digest(ImageFeatures().fit())
+    _backbone._run_file.cache_clear()
+    card = backbone_card()
+    card["variants"]["mid"]["sha256"] = "0" * 64
+    monkeypatch.setattr(_backbone, "backbone_card", lambda name=_backbone.DEFAULT_BACKBONE: card)
+    try:
+        with pytest.raises(RuntimeError, match="corrupted"):
+            CNNEmbedder().fit().transform([np.zeros((64, 64, 3), np.uint8)])
+        CNNEmbedder(layers="head").fit()  # the full file is checked against its own hash
+    finally:
+        _backbone._run_file.cache_clear()
+    monkeypatch.undo()
+    assert settings_digest(ImageFeatures().fit()) == digest

@@ -86,21 +86,7 @@ def backbone_card(name: str = DEFAULT_BACKBONE) -> dict[str, Any]:
 PRECISIONS = ("fp32", "int8")
 
 
-@functools.lru_cache(maxsize=8)
-def _verified_backbone(name: str, precision: str = "fp32") -> str:
-    """Check a bundled file against its card's sha256 once per process; return its path.
-
-    ``precision="int8"`` is the statically quantised variant the card lists under
-    ``variants`` (built by ``scripts/quantize_backbone.py``), checked the same way.
-    """
-    card = backbone_card(name)
-    if precision == "fp32":
-        path, expected = backbone_path(name), card["sha256"]
-    else:
-        variant = (card.get("variants") or {}).get(precision)
-        if variant is None:
-            raise ValueError(f"the bundled {name} has no {precision} variant")
-        path, expected = BACKBONE_DIR / variant["file"], variant["sha256"]
+def _check_file(path: Path, expected: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"bundled backbone missing: {path} (broken installation?)")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -110,3 +96,51 @@ def _verified_backbone(name: str, precision: str = "fp32") -> str:
             f"card's {expected}; reinstall deepfeat"
         )
     return os.fspath(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _verified_backbone(name: str, precision: str = "fp32") -> str:
+    """Check a bundled file against its card's sha256 once per process; return its path.
+
+    ``precision="int8"`` is the statically quantised variant the card lists under
+    ``variants`` (built by ``scripts/quantize_backbone.py``), checked the same way.
+    """
+    card = backbone_card(name)
+    if precision == "fp32":
+        return _check_file(backbone_path(name), card["sha256"])
+    variant = (card.get("variants") or {}).get(precision)
+    if variant is None:
+        raise ValueError(f"the bundled {name} has no {precision} variant")
+    return _check_file(BACKBONE_DIR / variant["file"], variant["sha256"])
+
+
+@functools.lru_cache(maxsize=16)
+def _run_file(name: str, precision: str, outputs: tuple[str, ...]) -> str:
+    """The smallest bundled graph of ``precision`` that computes all of ``outputs``.
+
+    A trimmed variant of the card (``variants.<key>`` with ``precision`` and ``outputs``,
+    built by ``scripts/trim_backbone.py``) is an exact sub-graph of the full file: same
+    nodes and weights, outputs equal bit for bit, fewer nodes to run. It is chosen when it
+    holds every requested output; otherwise the full file of that precision runs. Checked
+    against its sha256 once per process like the full file.
+
+    Examples
+    --------
+    >>> from deepfeat.features._backbone import _run_file
+    >>> from pathlib import Path
+    >>> Path(_run_file("efficientnet_lite0", "fp32", ("s1_mean", "s1_std"))).name
+    'efficientnet_lite0_mid.onnx'
+    >>> Path(_run_file("efficientnet_lite0", "fp32", ("head",))).name
+    'efficientnet_lite0.onnx'
+    """
+    card = backbone_card(name)
+    trimmed = [
+        v
+        for v in (card.get("variants") or {}).values()
+        if v.get("precision") == precision and v.get("outputs") is not None
+        and set(outputs) <= set(v["outputs"])
+    ]
+    if not trimmed:
+        return _verified_backbone(name, precision)
+    best = min(trimmed, key=lambda v: v["size_bytes"])
+    return _check_file(BACKBONE_DIR / best["file"], best["sha256"])

@@ -33,6 +33,7 @@ from ._backbone import (
     LAYER_PRESETS,
     PRECISIONS,
     STAGES,
+    _run_file,
     _verified_backbone,
 )
 from ._base import ImageTransformer
@@ -118,6 +119,11 @@ class CNNEmbedder(ImageTransformer):
 
     Notes
     -----
+    With the bundled backbone and layers within stem … s6 (the default ``"mid"``), the
+    session runs ``efficientnet_lite0_mid.onnx``: the full graph cut after s6 (same nodes
+    and weights, outputs equal bit for bit, s7 and the head not computed; ``_run_file``).
+    The features' identity (cache keys, model cards) stays the full file's sha256.
+
     Decoding and preprocessing of the next batch run in a background thread while
     onnxruntime works on the current one. The session is created lazily, reused, and never
     pickled.
@@ -262,8 +268,20 @@ class CNNEmbedder(ImageTransformer):
             raise FileNotFoundError(f"ONNX model not found: {path}")
         return os.fspath(path)
 
+    def _run_path(self) -> str:
+        """The graph the session runs: for the bundled backbone, the smallest variant of
+        its precision that computes the requested layers (``_run_file``; an exact
+        sub-graph of :meth:`_model_path`, whose sha256 stays the features' identity)."""
+        if self.model is not None:
+            return self._model_path()
+        self._model_path()  # the full file is checked too: it names the features
+        outputs = []
+        for layer in self._bundled_layers():
+            outputs += ["head"] if layer == "head" else [f"{layer}_mean", f"{layer}_std"]
+        return _run_file(DEFAULT_BACKBONE, self.precision, tuple(outputs))
+
     def _get_session(self):
-        key = (self._model_path(), self.n_threads)
+        key = (self._run_path(), self.n_threads)
         if getattr(self, "_session", None) is None or getattr(self, "_session_key", None) != key:
             # idle threads sleep: the decode/preprocess thread of transform() needs the cycles
             self._session = cpu_session(key[0], self.n_threads, spin=False)

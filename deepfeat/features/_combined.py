@@ -25,6 +25,7 @@ from ._work import (
     group_blocks,
     pixel_free_work,
     start_workers,
+    worker_pool,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,11 +66,9 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, parent_busy: bool) -> Iterator[t
             yield k, pixel_free_work(*task)
         return
     if n_jobs == 1:
-        yield from _decode_ahead(tasks)
+        yield from (_groups_ahead(tasks) if GROUPS_AHEAD else _decode_ahead(tasks))
         return
-    from joblib.externals.loky import get_reusable_executor
-
-    executor = get_reusable_executor(max_workers=n_jobs)
+    executor = worker_pool(n_jobs)
     if parent_busy:
         yield from _phased(tasks, executor, n_jobs)
         return
@@ -118,6 +117,27 @@ def _decode_ahead(tasks: list[tuple]) -> Iterator[tuple[int, tuple]]:
                 ahead = helper.submit(decode, tasks[k + 1])
             blocks, more = group_blocks(items, offset, groups, images)
             yield k, (blocks, failures + more, images if need_images else [None] * len(items))
+
+
+#: ``n_jobs=1`` with a CNN: ``True`` computes the spectrum and metadata of the next slice in
+#: the helper thread too, concurrently with the CNN (:func:`_groups_ahead`); ``False`` (the
+#: default, by measurement in ``scripts/bench_speed.py``) decodes ahead only.
+GROUPS_AHEAD = False
+
+
+def _groups_ahead(tasks: list[tuple]) -> Iterator[tuple[int, tuple]]:
+    """One helper thread runs all per-image work (decode, spectrum, metadata) of slice
+    ``k + 1`` while this thread runs the CNN on slice ``k``: full overlap, at the price of
+    sharing the cores with onnxruntime's operators."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="deepfeat-groups") as helper:
+        ahead = helper.submit(pixel_free_work, *tasks[0])
+        for k in range(len(tasks)):
+            result = ahead.result()
+            if k + 1 < len(tasks):
+                ahead = helper.submit(pixel_free_work, *tasks[k + 1])
+            yield k, result
 
 
 def _split(task: tuple, n_parts: int) -> list[tuple]:

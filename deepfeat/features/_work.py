@@ -37,6 +37,7 @@ __all__ = [
     "pixel_free_work",
     "run_isolating",
     "start_workers",
+    "worker_pool",
 ]
 
 
@@ -281,6 +282,19 @@ def effective_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
+#: Seconds an idle worker process stays alive (joblib's own default for its loky backend).
+#: loky's default of 10 s respawned the pool, imports and all, whenever two transforms were
+#: more than 10 s apart (a notebook, a benchmark): 0.5–1 s lost per call.
+WORKER_IDLE_TIMEOUT = 300
+
+
+def worker_pool(n_jobs: int) -> Any:
+    """The reusable pool of ``n_jobs`` worker processes (loky), created on first use."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=n_jobs, timeout=WORKER_IDLE_TIMEOUT)
+
+
 def start_workers(n_jobs: int | None) -> None:
     """Start the reusable pool of ``n_jobs`` worker processes in the background.
 
@@ -290,8 +304,6 @@ def start_workers(n_jobs: int | None) -> None:
     n_jobs = effective_jobs(n_jobs)
     if n_jobs <= 1:
         return
-    from joblib.externals.loky import get_reusable_executor
-
-    executor = get_reusable_executor(max_workers=n_jobs)
+    executor = worker_pool(n_jobs)
     for _ in range(n_jobs):
         executor.submit(_ready)

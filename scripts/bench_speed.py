@@ -1,0 +1,344 @@
+"""Benchmark (issue 21): the speed ladder, each step before and after, in one run.
+
+Every row is timed on the same images (real DFDC and k140 face crops, 3:1, from
+``../shared/data``; generated JPEGs without it) in one interleaved block: each trial runs
+every row once, in a rotated order, so load from other processes hits all rows alike. The
+reference is the **raw fp32 full-graph backbone**: ``session.run`` of the bundled
+``efficientnet_lite0.onnx`` on ready float32 batches (model time only, nothing decoded).
+Reported per row: best img/s, the median over trials of the per-trial ratio to the
+reference, and CPU ms per image (this process's threads plus its worker processes).
+
+Steps measured:
+
+1. **trimmed graph**: the default ``layers="mid"`` reads stem … s6 only; the bundled
+   ``efficientnet_lite0_mid.onnx`` (``scripts/trim_backbone.py``) stops there. Before =
+   the full file, after = the trimmed one, raw and in ``CNNEmbedder`` / ``ImageFeatures``.
+2. **int8**: the statically quantised full graph (``precision="int8"``); its AUC cost is
+   measured by ``scripts/bench_precision.py`` (read from ``docs/benchmarks_precision.json``).
+3. **overlap**: ``ImageFeatures(n_jobs=1)`` decodes the next slice in a helper thread while
+   this one runs spectrum, metadata and CNN (the default), against the helper computing
+   spectrum and metadata too, concurrently with the CNN (``_combined.GROUPS_AHEAD``).
+4. **spectrum + metadata** alone with ``n_jobs=1`` and ``2`` (the ``--jobs 2`` goal).
+5. **torch peer**: ``bench_cnn._torch_peer`` (needs the ``export`` extra).
+
+Rows whose features must not change are checked for equality on these images; the AUC of
+the default setup on both dev sets is that of the in-domain section of the same report.
+
+Usage::
+
+    python scripts/bench_speed.py           # 256 images, 5 trials
+    python scripts/bench_speed.py --quick   # 64 images, 2 trials
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
+TITLE = "Speed ladder: trimmed graph, int8, overlap, torch peer (issue 21)"
+FULL_IN_FULL_RUN = True
+GOALS = {"extraction_vs_raw_full": 1.5, "vs_torch_eager": 3.0, "fft_meta_jobs2": 1500.0}
+REFERENCE = "raw fp32 full graph"
+
+
+def _images(n: int, tmp: Path) -> tuple[list[str], str]:
+    dfdc = sorted((SHARED / "dfdc_faces").rglob("*.jpg"))
+    k140 = sorted((SHARED / "k140_faces").rglob("*.jpg"))
+    n_k = n // 4
+    if len(dfdc) >= n - n_k and len(k140) >= n_k:
+        picked = [str(p) for p in dfdc[: n - n_k] + k140[:n_k]]
+        return picked, f"{n - n_k} DFDC (224 px) + {n_k} k140 (256 px) face crops"
+    import bench_cnn
+
+    return bench_cnn._images(n, tmp)
+
+
+def _worker_cpu() -> float:
+    """CPU seconds so far of the reusable loky workers (the ``n_jobs > 1`` processes)."""
+    try:
+        from joblib.externals.loky.reusable_executor import _executor
+    except ImportError:  # pragma: no cover
+        return 0.0
+    if _executor is None:
+        return 0.0
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in list(getattr(_executor, "_processes", {}) or {}):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+@contextlib.contextmanager
+def _full_graph():
+    """Make CNNEmbedder run the full fp32 file (the state before the trimmed graph)."""
+    from deepfeat.features import _cnn
+
+    original = _cnn._run_file
+    _cnn._run_file = lambda name, precision, outputs: _cnn._verified_backbone(name, precision)
+    try:
+        yield
+    finally:
+        _cnn._run_file = original
+
+
+@contextlib.contextmanager
+def _groups_ahead():
+    from deepfeat.features import _combined
+
+    _combined.GROUPS_AHEAD = True
+    try:
+        yield
+    finally:
+        _combined.GROUPS_AHEAD = False
+
+
+def _rows(paths: list[str]) -> tuple[dict, dict]:
+    """name -> (step, callable returning the features or None); and the raw sessions."""
+    from deepfeat import CNNEmbedder, ImageFeatures, load_image
+    from deepfeat._onnx import cpu_session
+    from deepfeat.features._backbone import _run_file, _verified_backbone
+    from deepfeat.features._cache import extract_table
+
+    emb = CNNEmbedder().fit()
+    spec = emb._get_spec()
+    by_shape: dict[tuple, list[np.ndarray]] = {}
+    for p in paths:
+        img = spec.prepare(load_image(p))
+        by_shape.setdefault(img.shape, []).append(img)
+    bs = int(emb.batch_size)
+    batches = [spec.tensor(v[i : i + bs]) for v in by_shape.values() for i in range(0, len(v), bs)]
+    outs = spec.output_names
+    name = "efficientnet_lite0"
+    files = {
+        REFERENCE: _verified_backbone(name, "fp32"),
+        "raw fp32 trimmed graph": _run_file(name, "fp32", tuple(outs)),
+        "raw int8 full graph": _verified_backbone(name, "int8"),
+    }
+    sessions = {k: cpu_session(f, None, spin=False) for k, f in files.items()}
+
+    def raw(session):
+        return lambda: [session.run(outs, {spec.input_name: x}) for x in batches] and None
+
+    cnn_before, cnn_after = CNNEmbedder().fit(), CNNEmbedder().fit()
+    fe_before, fe_after, fe_ahead = (ImageFeatures(n_jobs=1).fit() for _ in range(3))
+    fm = {j: ImageFeatures(groups=("fft", "meta"), n_jobs=j).fit() for j in (1, 2)}
+
+    def table(ext):
+        return extract_table(paths, ext)[0].to_numpy()
+
+    def within(ctx, f):
+        def run():
+            with ctx():
+                return f()
+
+        return run
+
+    rows = {
+        REFERENCE: ("reference", raw(sessions[REFERENCE])),
+        "raw fp32 trimmed graph": ("1 trim", raw(sessions["raw fp32 trimmed graph"])),
+        "raw int8 full graph": ("2 int8", raw(sessions["raw int8 full graph"])),
+        "CNNEmbedder on files, full graph (before)": (
+            "1 trim",
+            within(_full_graph, lambda: cnn_before.transform(paths)),
+        ),
+        "CNNEmbedder on files, trimmed graph (after, default)": (
+            "1 trim",
+            lambda: cnn_after.transform(paths),
+        ),
+        "ImageFeatures default, full graph (before)": (
+            "1 trim",
+            within(_full_graph, lambda: table(fe_before)),
+        ),
+        "ImageFeatures default, trimmed graph (after, default)": (
+            "1 trim",
+            lambda: table(fe_after),
+        ),
+        "ImageFeatures default + spectrum/metadata overlapping the CNN": (
+            "3 overlap",
+            within(_groups_ahead, lambda: table(fe_ahead)),
+        ),
+        "spectrum + metadata, n_jobs=1": ("4 fft+meta", lambda: table(fm[1])),
+        "spectrum + metadata, n_jobs=2": ("4 fft+meta", lambda: table(fm[2])),
+    }
+    return rows, files
+
+
+def _time(rows: dict, n_images: int, trials: int) -> tuple[dict, dict]:
+    for _, f in rows.values():  # warm-up: sessions, worker pool, first allocations
+        f()
+    rates: dict[str, list[float]] = {k: [] for k in rows}
+    cpu: dict[str, list[float]] = {k: [] for k in rows}
+    features: dict[str, np.ndarray] = {}
+    order = list(rows)
+    for t in range(trials):
+        shift = t % len(order)
+        for name in order[shift:] + order[:shift]:
+            c0, w0, t0 = time.process_time(), _worker_cpu(), time.perf_counter()
+            out = rows[name][1]()
+            rates[name].append(n_images / (time.perf_counter() - t0))
+            cpu[name].append(time.process_time() - c0 + max(0.0, _worker_cpu() - w0))
+            if out is not None and name not in features:
+                features[name] = np.asarray(out)
+    ref = rates[REFERENCE]
+    table = {
+        name: {
+            "step": rows[name][0],
+            "img_s": round(max(rates[name]), 1),
+            "ratio_vs_raw_full": round(statistics.median(a / r for a, r in zip(rates[name], ref)), 3),
+            "cpu_ms_per_image": round(1e3 * statistics.median(cpu[name]) / n_images, 2),
+            "trials": [round(x, 1) for x in rates[name]],
+        }
+        for name in rows
+    }
+    return table, features
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+
+
+def run(quick: bool = False) -> dict:
+    import bench_cnn
+
+    n, trials = (64, 2) if quick else (256, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, source = _images(n, Path(tmp))
+        rows, files = _rows(paths)
+        table, feats = _time(rows, len(paths), trials)
+        peer = bench_cnn._torch_peer(paths, trials)
+    k = "CNNEmbedder on files, full graph (before)"
+    checks = {
+        "cnn trimmed == full graph": _same(feats[k], feats[k.replace("full graph (before)",
+                                                                     "trimmed graph (after, default)")]),
+        "ImageFeatures trimmed == full graph": _same(
+            feats["ImageFeatures default, full graph (before)"],
+            feats["ImageFeatures default, trimmed graph (after, default)"],
+        ),
+        "ImageFeatures overlap == sequential": _same(
+            feats["ImageFeatures default, trimmed graph (after, default)"],
+            feats["ImageFeatures default + spectrum/metadata overlapping the CNN"],
+        ),
+    }
+    precision = REPO / "docs" / "benchmarks_precision.json"
+    auc = json.loads(precision.read_text())["auc"] if precision.is_file() else None
+    results = {
+        "images": source,
+        "n_images": len(paths),
+        "trials": trials,
+        "files": {k: os.path.basename(v) for k, v in files.items()},
+        "rows": table,
+        "identical_features": checks,
+        "torch_peer": peer,
+        "int8_auc": auc,
+    }
+    results["goals"] = _goals(results)
+    return {"title": TITLE, "markdown": _markdown(results), "results": results}
+
+
+def _goals(r: dict) -> dict:
+    rows = r["rows"]
+    ext = rows["ImageFeatures default, trimmed graph (after, default)"]["ratio_vs_raw_full"]
+    fm2 = rows["spectrum + metadata, n_jobs=2"]["img_s"]
+    peer = r["torch_peer"]
+    return {
+        "extraction_vs_raw_full": ext,
+        "fft_meta_jobs2": fm2,
+        "vs_torch_eager": None if peer is None else peer["deepfeat_vs_eager"],
+    }
+
+
+def _markdown(r: dict) -> str:
+    lines = [
+        f"Images: {r['images']} ({r['n_images']}), {r['trials']} interleaved trials, "
+        f"2 intra-op threads. Reference = {REFERENCE} (`session.run` of "
+        f"`{r['files'][REFERENCE]}` on ready tensors). CPU ms/img counts every thread of "
+        "this process and of its worker processes.",
+        "",
+        "| step | row | img/s (best) | × raw fp32 full graph (median) | CPU ms/img |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for name, row in r["rows"].items():
+        lines.append(
+            f"| {row['step']} | {name} | {row['img_s']:.1f} | {row['ratio_vs_raw_full']:.2f} | "
+            f"{row['cpu_ms_per_image']:.2f} |"
+        )
+    lines += ["", "Features unchanged by the speed steps (exact equality on these images):"]
+    lines += [f"* {k}: {'yes' if v else '**no**'}" for k, v in r["identical_features"].items()]
+    auc = r["int8_auc"]
+    lines += ["", "AUC of each step on both dev sets:", ""]
+    lines.append(
+        "* trimmed graph and overlap: the features are identical (above), so the AUC is that "
+        "of the default setup in the in-domain and cross-source sections of this report."
+    )
+    if auc:
+        cols = list(auc["fp32"])
+        lines += [
+            "* int8 (`scripts/bench_precision.py`, `docs/benchmarks_precision.json`, default "
+            "extractor and detector, grouped 3-fold):",
+            "",
+            "| precision | " + " | ".join(cols) + " |",
+            "| --- |" + " ---: |" * len(cols),
+        ]
+        for prec, vals in auc.items():
+            lines.append(f"| {prec} | " + " | ".join(f"{vals[c]:.3f}" for c in cols) + " |")
+        worst = max(abs(auc["int8"][c] - auc["fp32"][c]) for c in cols)
+        lines += [
+            "",
+            f"  Largest AUC move {worst:.3f} > 0.005: int8 is not the default (issue 21's rule).",
+        ]
+    peer = r["torch_peer"]
+    if peer:
+        lines += [
+            "",
+            f"Torch peer (torch {peer['torch']}, {peer['threads']} threads, same tensors): "
+            + ", ".join(f"{k} {v:.1f} img/s" for k, v in peer["img_per_s"].items())
+            + f" → deepfeat {peer['deepfeat_vs_eager']:.2f}× eager, "
+            f"{peer['deepfeat_vs_inference_mode']:.2f}× inference_mode.",
+        ]
+    else:
+        lines += ["", "Torch peer: skipped (the `export` extra is not installed)."]
+    g = r["goals"]
+
+    def verdict(value, goal, unit=""):
+        if value is None:
+            return "not measured"
+        return f"{value:.2f}{unit} (goal ≥ {goal:g}{unit}: {'met' if value >= goal else 'not met'})"
+
+    lines += [
+        "",
+        "Goals: full default extraction "
+        + verdict(g["extraction_vs_raw_full"], GOALS["extraction_vs_raw_full"], "×")
+        + " the raw fp32 full graph; deepfeat vs torch eager "
+        + verdict(g["vs_torch_eager"], GOALS["vs_torch_eager"], "×")
+        + "; spectrum + metadata with n_jobs=2 "
+        + verdict(g["fft_meta_jobs2"], GOALS["fft_meta_jobs2"], " img/s")
+        + ". Peak RSS against the number of inputs: *Extraction throughput and memory*.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    res = run(quick=parser.parse_args().quick)
+    print(res["markdown"])
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
