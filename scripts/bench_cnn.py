@@ -119,10 +119,14 @@ def _torch_peer(paths: list[str], trials: int) -> dict | None:
     emb = CNNEmbedder(batch_size=BATCH_SIZE)
     emb.transform(paths[:BATCH_SIZE])
     spec = emb._get_spec()
-    prepared = [spec.prepare(load_image(p)) for p in paths]
+    by_shape: dict[tuple, list] = {}  # images of one shape per batch, as the embedder does
+    for p in paths:
+        img = spec.prepare(load_image(p))
+        by_shape.setdefault(img.shape, []).append(img)
     batches = [
-        torch.from_numpy(spec.tensor(prepared[i : i + BATCH_SIZE]))
-        for i in range(0, len(prepared), BATCH_SIZE)
+        torch.from_numpy(spec.tensor(group[i : i + BATCH_SIZE]))
+        for group in by_shape.values()
+        for i in range(0, len(group), BATCH_SIZE)
     ]
 
     def eager() -> None:

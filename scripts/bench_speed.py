@@ -20,6 +20,11 @@ Steps measured:
    spectrum and metadata too, concurrently with the CNN (``_combined.GROUPS_AHEAD``).
 4. **spectrum + metadata** alone with ``n_jobs=1`` and ``2`` (the ``--jobs 2`` goal).
 5. **torch peer**: ``bench_cnn._torch_peer`` (needs the ``export`` extra).
+6. **a shallower cut** (not shipped): the graph cut after s5 (raw speed, built here with
+   ``onnx.utils.Extractor``) and the AUC that dropping the s6 (and s5) columns costs: the
+   default extractor's features of ``dfdc_faces`` and ``k140_faces`` minus those columns (the
+   exact features of the shallower graph), ``DeepfakeDetector()`` grouped 5-fold in each
+   source and cross-source. Full mode only.
 
 Rows whose features must not change are checked for equality on these images; the AUC of
 the default setup on both dev sets is that of the in-domain section of the same report.
@@ -105,7 +110,20 @@ def _groups_ahead():
         _combined.GROUPS_AHEAD = False
 
 
-def _rows(paths: list[str]) -> tuple[dict, dict]:
+def _cut_after_s5(source: Path, tmp: Path) -> Path | None:
+    """The bundled graph cut after stage s5, for timing only (``None`` without ``onnx``)."""
+    try:
+        import onnx
+        from onnx.utils import Extractor
+    except ImportError:
+        return None
+    outs = [f"{st}_{k}" for st in ("stem", "s1", "s2", "s3", "s4", "s5") for k in ("mean", "std")]
+    path = tmp / "cut_after_s5.onnx"
+    onnx.save(Extractor(onnx.load(str(source))).extract_model(["image"], outs), str(path))
+    return path
+
+
+def _rows(paths: list[str], tmp: str) -> tuple[dict, dict]:
     """name -> (step, callable returning the features or None); and the raw sessions."""
     from deepfeat import CNNEmbedder, ImageFeatures, load_image
     from deepfeat._onnx import cpu_session
@@ -127,10 +145,14 @@ def _rows(paths: list[str]) -> tuple[dict, dict]:
         "raw fp32 trimmed graph": _run_file(name, "fp32", tuple(outs)),
         "raw int8 full graph": _verified_backbone(name, "int8"),
     }
+    cut = _cut_after_s5(Path(files[REFERENCE]), Path(tmp))
+    if cut is not None:
+        files["raw fp32 graph cut after s5 (not shipped)"] = str(cut)
     sessions = {k: cpu_session(f, None, spin=False) for k, f in files.items()}
 
     def raw(session):
-        return lambda: [session.run(outs, {spec.input_name: x}) for x in batches] and None
+        names = [o for o in outs if o in {x.name for x in session.get_outputs()}]
+        return lambda: [session.run(names, {spec.input_name: x}) for x in batches] and None
 
     cnn_before, cnn_after = CNNEmbedder().fit(), CNNEmbedder().fit()
     fe_before, fe_after, fe_ahead = (ImageFeatures(n_jobs=1).fit() for _ in range(3))
@@ -150,6 +172,11 @@ def _rows(paths: list[str]) -> tuple[dict, dict]:
         REFERENCE: ("reference", raw(sessions[REFERENCE])),
         "raw fp32 trimmed graph": ("1 trim", raw(sessions["raw fp32 trimmed graph"])),
         "raw int8 full graph": ("2 int8", raw(sessions["raw int8 full graph"])),
+        **{
+            k: ("6 cut after s5", raw(sessions[k]))
+            for k in sessions
+            if k.startswith("raw fp32 graph cut after s5")
+        },
         "CNNEmbedder on files, full graph (before)": (
             "1 trim",
             within(_full_graph, lambda: cnn_before.transform(paths)),
@@ -197,7 +224,9 @@ def _time(rows: dict, n_images: int, trials: int) -> tuple[dict, dict]:
         name: {
             "step": rows[name][0],
             "img_s": round(max(rates[name]), 1),
-            "ratio_vs_raw_full": round(statistics.median(a / r for a, r in zip(rates[name], ref)), 3),
+            "ratio_vs_raw_full": round(
+                statistics.median(a / r for a, r in zip(rates[name], ref)), 3
+            ),
             "cpu_ms_per_image": round(1e3 * statistics.median(cpu[name]) / n_images, 2),
             "trials": [round(x, 1) for x in rates[name]],
         }
@@ -216,13 +245,14 @@ def run(quick: bool = False) -> dict:
     n, trials = (64, 2) if quick else (256, 5)
     with tempfile.TemporaryDirectory() as tmp:
         paths, source = _images(n, Path(tmp))
-        rows, files = _rows(paths)
+        rows, files = _rows(paths, tmp)
         table, feats = _time(rows, len(paths), trials)
         peer = bench_cnn._torch_peer(paths, trials)
-    k = "CNNEmbedder on files, full graph (before)"
     checks = {
-        "cnn trimmed == full graph": _same(feats[k], feats[k.replace("full graph (before)",
-                                                                     "trimmed graph (after, default)")]),
+        "cnn trimmed == full graph": _same(
+            feats["CNNEmbedder on files, full graph (before)"],
+            feats["CNNEmbedder on files, trimmed graph (after, default)"],
+        ),
         "ImageFeatures trimmed == full graph": _same(
             feats["ImageFeatures default, full graph (before)"],
             feats["ImageFeatures default, trimmed graph (after, default)"],
@@ -232,6 +262,7 @@ def run(quick: bool = False) -> dict:
             feats["ImageFeatures default + spectrum/metadata overlapping the CNN"],
         ),
     }
+    cut_auc = None if quick else _cut_auc()
     precision = REPO / "docs" / "benchmarks_precision.json"
     auc = json.loads(precision.read_text())["auc"] if precision.is_file() else None
     results = {
@@ -243,9 +274,58 @@ def run(quick: bool = False) -> dict:
         "identical_features": checks,
         "torch_peer": peer,
         "int8_auc": auc,
+        "cut_auc": cut_auc,
     }
     results["goals"] = _goals(results)
     return {"title": TITLE, "markdown": _markdown(results), "results": results}
+
+
+CUTS = {"stem … s6 (default)": (), "stem … s5": ("cnn_s6_",), "stem … s4": ("cnn_s6_", "cnn_s5_")}
+
+
+def _cut_auc() -> dict | None:
+    """AUC of the default setup with the columns of the stages after a cut dropped."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+    from threadpoolctl import threadpool_limits
+
+    from deepfeat import DeepfakeDetector, ImageFeatures, grouped_splits, load_dataset
+    from deepfeat.features._cache import extract_table
+
+    sources = ("dfdc_faces", "k140_faces")
+    if not all((SHARED / s).is_dir() for s in sources):
+        return None
+    cache = Path(os.environ.get("DEEPFEAT_BENCH_CACHE", "/tmp/deepfeat-bench")) / "speed"
+    tables = {}
+    for src in sources:
+        df = load_dataset(SHARED / src)
+        feats, _ = extract_table(df, ImageFeatures().fit(), cache_dir=cache)
+        tables[src] = pd.concat([df.reset_index(drop=True), feats], axis=1)
+    out = {}
+    with threadpool_limits(1, "blas"):
+        for cut, drop in CUTS.items():
+            t = {
+                s: v[[c for c in v.columns if not c.startswith(drop or ("\0",))]]
+                for s, v in tables.items()
+            }
+            res = {}
+            for src, v in t.items():
+                y, g = v["label"].to_numpy(), v["group"].to_numpy()
+                aucs = [
+                    roc_auc_score(
+                        y[te],
+                        DeepfakeDetector(n_jobs=1, audit=False)
+                        .fit(v.iloc[tr])
+                        .predict_proba(v.iloc[te])[:, 1],
+                    )
+                    for tr, te in grouped_splits(y, g, n_splits=5, random_state=0)
+                ]
+                res[f"{src} (grouped 5-fold)"] = round(float(np.mean(aucs)), 4)
+            for a, b in (sources, sources[::-1]):
+                p = DeepfakeDetector(n_jobs=1, audit=False).fit(t[a]).predict_proba(t[b])[:, 1]
+                res[f"{a} → {b}"] = round(float(roc_auc_score(t[b]["label"], p)), 4)
+            out[cut] = res
+    return out
 
 
 def _goals(r: dict) -> dict:
@@ -299,6 +379,26 @@ def _markdown(r: dict) -> str:
             "",
             f"  Largest AUC move {worst:.3f} > 0.005: int8 is not the default (issue 21's rule).",
         ]
+    cut = r["cut_auc"]
+    if cut:
+        cols = list(next(iter(cut.values())))
+        base = next(iter(cut.values()))
+        lines += [
+            "",
+            "* a shallower cut (default features minus the later stages' columns, "
+            "`DeepfakeDetector()`, this run):",
+            "",
+            "| graph ends after | " + " | ".join(cols) + " | largest move |",
+            "| --- |" + " ---: |" * (len(cols) + 1),
+        ]
+        for name, vals in cut.items():
+            move = max(abs(vals[c] - base[c]) for c in cols)
+            lines.append(
+                f"| {name} | " + " | ".join(f"{vals[c]:.3f}" for c in cols) + f" | {move:.3f} |"
+            )
+        lines += ["", "  A cut is adoptable only with every move ≤ 0.005."]
+    else:
+        lines += ["", "* a shallower cut: AUC not measured (quick mode or no dev data)."]
     peer = r["torch_peer"]
     if peer:
         lines += [

@@ -155,3 +155,27 @@ def test_pandas_output_keeps_dataset_index(small):
     shifted = small.set_index(pd.Index(range(100, 116)))
     table = ImageFeatures(groups=("fft",)).set_output(transform="pandas").fit_transform(shifted)
     assert len(table) == 16
+
+
+def test_groups_ahead_overlap_equals_the_default_schedule(small, tmp_path, monkeypatch):
+    from deepfeat.features import _combined
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    paths = [*small["path"][:7], str(bad)]
+    runs = {}
+    for ahead in (False, True):
+        monkeypatch.setattr(_combined, "GROUPS_AHEAD", ahead)
+        ext = ImageFeatures(batch_size=3, n_jobs=1).fit()
+        runs[ahead] = (ext.transform(paths), ext.failures_)
+    np.testing.assert_array_equal(runs[False][0], runs[True][0])
+    pd.testing.assert_frame_equal(runs[False][1], runs[True][1])
+    assert runs[True][1]["path"].tolist() == [str(bad)]
+
+
+def test_worker_pool_outlives_short_pauses():
+    from deepfeat.features._work import WORKER_IDLE_TIMEOUT, worker_pool
+
+    pool = worker_pool(2)
+    assert WORKER_IDLE_TIMEOUT >= 60 and pool._timeout == WORKER_IDLE_TIMEOUT
+    assert worker_pool(2) is pool  # one pool, reused
