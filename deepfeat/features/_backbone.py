@@ -137,7 +137,8 @@ def _run_file(name: str, precision: str, outputs: tuple[str, ...]) -> str:
     trimmed = [
         v
         for v in (card.get("variants") or {}).values()
-        if v.get("precision") == precision and v.get("outputs") is not None
+        if v.get("precision") == precision
+        and v.get("outputs") is not None
         and set(outputs) <= set(v["outputs"])
     ]
     if not trimmed:
