@@ -22,16 +22,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
+from _card import BACKBONES, record_variant
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
-BACKBONES = REPO / "deepfeat" / "backbones"
-CARD = BACKBONES / "efficientnet_lite0.json"
 OUT_NAME = "efficientnet_lite0_int8.onnx"
 
 
@@ -96,24 +95,18 @@ def build(n: int) -> dict:
             op_types_to_quantize=["Conv", "MatMul", "Gemm"],
             calibrate_method=CalibrationMethod.MinMax,
         )
-    data = out.read_bytes()
     import onnxruntime
 
-    variant = {
-        "file": OUT_NAME,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size_bytes": len(data),
-        "method": "onnxruntime.quantization.quantize_static: QDQ, per-channel int8 weights, "
+    return record_variant(
+        "int8",
+        out,
+        method="onnxruntime.quantization.quantize_static: QDQ, per-channel int8 weights, "
         "uint8 activations, MinMax calibration; Conv/MatMul/Gemm only (pooled outputs float)",
-        "calibration": f"{len(paths)} real face crops (first {n} of dfdc_faces and k140_faces, "
+        calibration=f"{len(paths)} real face crops (first {n} of dfdc_faces and k140_faces, "
         "sorted by path), native size, the embedder's preprocessing",
-        "onnxruntime": onnxruntime.__version__,
-        "script": "scripts/quantize_backbone.py",
-    }
-    card = json.loads(CARD.read_text())
-    card.setdefault("variants", {})["int8"] = variant
-    CARD.write_text(json.dumps(card, indent=2) + "\n")
-    return variant
+        onnxruntime=onnxruntime.__version__,
+        script="scripts/quantize_backbone.py",
+    )
 
 
 if __name__ == "__main__":

@@ -21,15 +21,12 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+from _card import BACKBONES, record_variant
 
-REPO = Path(__file__).resolve().parents[1]
-BACKBONES = REPO / "deepfeat" / "backbones"
-CARD = BACKBONES / "efficientnet_lite0.json"
 SOURCE = BACKBONES / "efficientnet_lite0.onnx"
 OUT_NAME = "efficientnet_lite0_mid.onnx"
 STAGES = ("stem", "s1", "s2", "s3", "s4", "s5", "s6")
@@ -73,25 +70,19 @@ def build() -> dict:
     worst = _check_exact(outputs, out)
     if worst != 0.0:
         raise SystemExit(f"trimmed graph differs from the full one by up to {worst:g}")
-    data = out.read_bytes()
-    variant = {
-        "file": OUT_NAME,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size_bytes": len(data),
-        "precision": "fp32",
-        "outputs": outputs,
-        "nodes": len(sub.graph.node),
-        "nodes_full": len(model.graph.node),
-        "method": "onnx.utils.Extractor on the fp32 file: the sub-graph from 'image' to the "
+    return record_variant(
+        "mid",
+        out,
+        precision="fp32",
+        outputs=outputs,
+        nodes=len(sub.graph.node),
+        nodes_full=len(model.graph.node),
+        method="onnx.utils.Extractor on the fp32 file: the sub-graph from 'image' to the "
         "stem … s6 mean/std outputs (same nodes and weights; s7 and the head removed)",
-        "exact": "outputs equal the full graph's bit for bit (max |diff| 0 on random inputs)",
-        "onnx": onnx.__version__,
-        "script": "scripts/trim_backbone.py",
-    }
-    card = json.loads(CARD.read_text())
-    card.setdefault("variants", {})["mid"] = variant
-    CARD.write_text(json.dumps(card, indent=2) + "\n")
-    return variant
+        exact="outputs equal the full graph's bit for bit (max |diff| 0 on random inputs)",
+        onnx=onnx.__version__,
+        script="scripts/trim_backbone.py",
+    )
 
 
 if __name__ == "__main__":

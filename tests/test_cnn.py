@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pickle
 import re
@@ -619,6 +620,20 @@ def test_default_is_mid_level_statistics_at_native_resolution():
 # ----------------------------------------------------------------------------------------
 # precision variants of the bundled backbone
 # ----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _tampered(monkeypatch, variant: str, cached):
+    """The card with a wrong sha256 for ``variants[variant]``; ``cached`` re-checks files."""
+    cached.cache_clear()
+    card = backbone_card()
+    card["variants"][variant]["sha256"] = "0" * 64
+    with monkeypatch.context() as m:
+        m.setattr(_backbone, "backbone_card", lambda name=_backbone.DEFAULT_BACKBONE: card)
+        try:
+            yield
+        finally:
+            cached.cache_clear()
+
+
 def test_int8_variant_is_hash_checked_and_close_to_fp32(jpeg_dir, monkeypatch):
     paths, _ = jpeg_dir
     fp32 = CNNEmbedder(n_threads=1).fit().transform(paths)
@@ -629,16 +644,10 @@ def test_int8_variant_is_hash_checked_and_close_to_fp32(jpeg_dir, monkeypatch):
     rows = [np.corrcoef(a, b)[0, 1] for a, b in zip(fp32, int8)]
     assert min(rows) > 0.9, rows
     # a tampered int8 file is refused like the fp32 one
-    _backbone._verified_backbone.cache_clear()
-    card = backbone_card()
-    card["variants"]["int8"]["sha256"] = "0" * 64
-    monkeypatch.setattr(_backbone, "backbone_card", lambda name=_backbone.DEFAULT_BACKBONE: card)
-    try:
+    with _tampered(monkeypatch, "int8", _backbone._verified_backbone):
         with pytest.raises(RuntimeError, match="corrupted"):
             CNNEmbedder(precision="int8").fit()
         CNNEmbedder().fit()  # the fp32 file is checked against its own hash
-    finally:
-        _backbone._verified_backbone.cache_clear()
 
 
 def test_precision_is_validated_and_part_of_the_settings(tmp_path):
@@ -693,15 +702,8 @@ def test_trimmed_graph_is_hash_checked_and_keeps_cache_keys(monkeypatch):
     emb = CNNEmbedder().fit()
     assert model_sha256(emb) == backbone_card()["sha256"]  # the full file names the features
     digest = settings_digest(ImageFeatures().fit())
-    _backbone._run_file.cache_clear()
-    card = backbone_card()
-    card["variants"]["mid"]["sha256"] = "0" * 64
-    monkeypatch.setattr(_backbone, "backbone_card", lambda name=_backbone.DEFAULT_BACKBONE: card)
-    try:
+    with _tampered(monkeypatch, "mid", _backbone._run_file):
         with pytest.raises(RuntimeError, match="corrupted"):
             CNNEmbedder().fit().transform([np.zeros((64, 64, 3), np.uint8)])
         CNNEmbedder(layers="head").fit()  # the full file is checked against its own hash
-    finally:
-        _backbone._run_file.cache_clear()
-    monkeypatch.undo()
     assert settings_digest(ImageFeatures().fit()) == digest
