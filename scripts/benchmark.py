@@ -106,6 +106,9 @@ def section_topics(ctx: Ctx, quick: bool, topics_full: bool = False) -> list[dic
         topic_quick = quick
         try:
             mod = importlib.import_module(name)
+            if not hasattr(mod, "run"):  # a stand-alone script (writes its own report)
+                logger.info("topic %s has no run(quick): skipped", name)
+                continue
             topic_quick = quick or not (topics_full or getattr(mod, "FULL_IN_FULL_RUN", False))
             res = mod.run(quick=topic_quick)
             res["seconds"] = round(time.perf_counter() - t0, 1)
