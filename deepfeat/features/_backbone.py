@@ -17,6 +17,7 @@ __all__ = [
     "STAGES",
     "backbone_card",
     "backbone_path",
+    "layer_outputs",
 ]
 
 #: Folder of the bundled backbones (ONNX file, JSON card, reference outputs, NOTICE).
@@ -84,6 +85,17 @@ def backbone_card(name: str = DEFAULT_BACKBONE) -> dict[str, Any]:
 
 #: Numeric precisions of the bundled backbone (``CNNEmbedder(precision=...)``).
 PRECISIONS = ("fp32", "int8")
+
+
+def layer_outputs(layer: str) -> list[str]:
+    """Graph outputs of one bundled layer: ``["head"]`` or ``["<stage>_mean", "<stage>_std"]``.
+
+    Examples
+    --------
+    >>> layer_outputs("s4"), layer_outputs("head")
+    (['s4_mean', 's4_std'], ['head'])
+    """
+    return ["head"] if layer == "head" else [f"{layer}_mean", f"{layer}_std"]
 
 
 def _check_file(path: Path, expected: str) -> str:

@@ -35,6 +35,7 @@ from ._backbone import (
     STAGES,
     _run_file,
     _verified_backbone,
+    layer_outputs,
 )
 from ._base import ImageTransformer
 from ._cnn_preprocess import MIN_SIDE, RESIZE_POLICIES, Stat, _check_choice, _size_hw
@@ -275,10 +276,8 @@ class CNNEmbedder(ImageTransformer):
         if self.model is not None:
             return self._model_path()
         self._model_path()  # the full file is checked too: it names the features
-        outputs = []
-        for layer in self._bundled_layers():
-            outputs += ["head"] if layer == "head" else [f"{layer}_mean", f"{layer}_std"]
-        return _run_file(DEFAULT_BACKBONE, self.precision, tuple(outputs))
+        outputs = tuple(o for layer in self._bundled_layers() for o in layer_outputs(layer))
+        return _run_file(DEFAULT_BACKBONE, self.precision, outputs)
 
     def _get_session(self):
         key = (self._run_path(), self.n_threads)

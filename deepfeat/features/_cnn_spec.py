@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backbone import DEFAULT_BACKBONE, backbone_card
+from ._backbone import DEFAULT_BACKBONE, backbone_card, layer_outputs
 from ._cnn_preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -173,8 +173,7 @@ def bundled_outputs(emb: Any, session, spec: _Spec) -> None:
     names: list[str] = []
     feature_names: list[str] = []
     for layer in layers:
-        outs = ["head"] if layer == "head" else [f"{layer}_mean", f"{layer}_std"]
-        for out in outs:
+        for out in layer_outputs(layer):
             if out not in available:
                 raise ValueError(f"bundled backbone has no output {out!r}")
             n = available[out].shape[1]

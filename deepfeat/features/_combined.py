@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
@@ -103,20 +103,27 @@ def _decode_ahead(tasks: list[tuple]) -> Iterator[tuple[int, tuple]]:
     OpenCV/Pillow without the GIL, and finishes while this thread computes spectra);
     spectrum and metadata did not (measured in ``scripts/bench_extract.py``).
     """
-    from concurrent.futures import ThreadPoolExecutor
 
-    def decode(task: tuple):
-        items, offset, _, _, max_pixels, crop = task
+    def decode(items, offset, _groups, _need, max_pixels, crop):
         return decode_slice(items, offset, max_pixels, crop)
 
-    with ThreadPoolExecutor(1, thread_name_prefix="deepfeat-decode") as helper:
-        ahead = helper.submit(decode, tasks[0])
-        for k, (items, offset, groups, need_images, _, _) in enumerate(tasks):
-            images, failures = ahead.result()
+    for k, (images, failures) in _one_ahead(tasks, decode):
+        items, offset, groups, need_images, _, _ = tasks[k]
+        blocks, more = group_blocks(items, offset, groups, images)
+        yield k, (blocks, failures + more, images if need_images else [None] * len(items))
+
+
+def _one_ahead(tasks: list[tuple], work: Callable[..., Any]) -> Iterator[tuple[int, Any]]:
+    """``work(*tasks[k + 1])`` runs in one helper thread while the caller uses result ``k``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="deepfeat-ahead") as helper:
+        ahead = helper.submit(work, *tasks[0])
+        for k in range(len(tasks)):
+            result = ahead.result()
             if k + 1 < len(tasks):
-                ahead = helper.submit(decode, tasks[k + 1])
-            blocks, more = group_blocks(items, offset, groups, images)
-            yield k, (blocks, failures + more, images if need_images else [None] * len(items))
+                ahead = helper.submit(work, *tasks[k + 1])
+            yield k, result
 
 
 #: ``n_jobs=1`` with a CNN: ``True`` computes the spectrum and metadata of the next slice in
@@ -131,15 +138,7 @@ def _groups_ahead(tasks: list[tuple]) -> Iterator[tuple[int, tuple]]:
     """One helper thread runs all per-image work (decode, spectrum, metadata) of slice
     ``k + 1`` while this thread runs the CNN on slice ``k``: full overlap, at the price of
     sharing the cores with onnxruntime's operators."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="deepfeat-groups") as helper:
-        ahead = helper.submit(pixel_free_work, *tasks[0])
-        for k in range(len(tasks)):
-            result = ahead.result()
-            if k + 1 < len(tasks):
-                ahead = helper.submit(pixel_free_work, *tasks[k + 1])
-            yield k, result
+    yield from _one_ahead(tasks, pixel_free_work)
 
 
 def _split(task: tuple, n_parts: int) -> list[tuple]:
