@@ -241,6 +241,7 @@ DETECTOR_PARAMS: dict[str, tuple[Check, bool]] = {
     "n_jobs": (optional(integer(-1024, 1024)), False),
     "random_state": (optional(integer(0, 2**32 - 1)), False),
     "progress": (boolean, False),
+    "domain_fpr": (optional(number(0, 0.5, open_lo=True, open_hi=True)), False),
 }
 
 
@@ -286,6 +287,42 @@ def _calibration(value: Any, where: str) -> None:
     else:
         _fail(f"{where}.kind", " or ".join(f'"{c}"' for c in CALIBRATIONS), kind)
 
+
+def _domain(value: Any, where: str) -> None:
+    matrix = list_of(_NUMBERS, max_len=1024)
+    positive = number(0, math.inf, open_lo=True)
+    obj(
+        {
+            "method": (one_of("pca_t2_spe"), True),
+            "n_components": (integer(1, 1024), True),
+            "clip": (positive, True),
+            "columns": (_NAMES, True),
+            "center": (_NUMBERS, True),
+            "scale": (list_of(positive, min_len=1), True),
+            "missing": (list_of(number(0, 1), min_len=1), True),
+            "mean": (_NUMBERS, True),
+            "components": (either(matrix, list_of(anything, max_len=0), expected="a matrix"), True),
+            "variances": (list_of(positive), True),
+            "t2_norm": (positive, True),
+            "spe_norm": (positive, True),
+            "threshold": (positive, True),
+            "fpr": (number(0, 1), False),
+        },
+        extra=None,
+    )(value, where)
+    d = len(value["columns"])
+    for key in ("center", "scale", "missing", "mean"):
+        if len(value[key]) != d:
+            raise CardError(f"{where}.{key} has {len(value[key])} values for {d} columns")
+    if len(value["components"]) != len(value["variances"]) or any(
+        len(row) != d for row in value["components"]
+    ):
+        raise CardError(f"{where}.components do not match variances and columns")
+
+
+_SOURCE_ROW = dict_of(
+    either(string(1024), optional(FINITE), boolean, expected="a string, number or boolean")
+)
 
 #: Resource settings of the feature transformers: bounded, so that a card cannot ask for a
 #: billion threads or a batch that holds every image at once (other settings are checked by
@@ -344,6 +381,9 @@ CARD_FIELDS: dict[str, tuple[Check, bool]] = {
     "training": (optional(dict_of(anything)), False),
     "sidecar_columns": (list_of(string(256)), False),
     "leakage_warnings": (list_of(string(100_000), max_len=1_000_000), False),
+    "domain": (optional(_domain), False),
+    "source_audit": (optional(list_of(_SOURCE_ROW, max_len=10_000)), False),
+    "source_warnings": (list_of(string(100_000), max_len=10_000), False),
     "versions": (optional(dict_of(string(256))), False),
 }
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,45 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ._schema import FAILURE_COLUMNS, check_groups, feature_group, is_feature_column
+from ._schema import (
+    FAILURE_COLUMNS,
+    check_groups,
+    encode_labels,
+    feature_group,
+    is_feature_column,
+)
 from .features._combined import ImageFeatures
 from .features._meta_kernel import sidecar_names
 
 logger = logging.getLogger(__name__)
+
+
+class PerThreadFailures:
+    """The detector's ``extraction_failures_``: one failure table per thread and detector.
+
+    ``path, stage, reason`` of the inputs that failed in this thread's last extraction, so
+    concurrent ``predict_proba`` calls on one detector never see each other's failures
+    (the table returned by ``extract`` also carries them in ``attrs["failures"]``).
+    """
+
+    def __init__(self) -> None:
+        self._state = threading.local()
+
+    def _table(self) -> weakref.WeakKeyDictionary:
+        if not hasattr(self._state, "failures"):
+            self._state.failures = weakref.WeakKeyDictionary()
+        return self._state.failures
+
+    def __get__(self, det: Any, owner: type | None = None) -> Any:
+        if det is None:
+            return self
+        failures = self._table().get(det)
+        if failures is None:
+            raise AttributeError("extraction_failures_: nothing extracted in this thread yet")
+        return failures
+
+    def __set__(self, det: Any, value: pd.DataFrame) -> None:
+        self._table()[det] = value
 
 
 @dataclass
@@ -237,6 +273,47 @@ def labels_groups(X: Any, y: Any, groups: Any) -> tuple[Any, Any]:
             "DataFrame with a 'label' column"
         )
     return y, groups
+
+
+def binary_labels(y: Any) -> np.ndarray:
+    """Training labels as 0/1 (checked: one dimension, finite, at most two classes)."""
+    from sklearn.utils import assert_all_finite
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import column_or_1d
+
+    y = column_or_1d(y, warn=True)
+    if y.dtype.kind in "fc":
+        assert_all_finite(y, input_name="y")
+    check_classification_targets(y)
+    if len(np.unique(y)) > 2:
+        raise ValueError(
+            "Only binary classification is supported. The type of the target is "
+            f"{type_of_target(y)}; labels must be 0 (real) and 1 (fake)"
+        )
+    return encode_labels(y)
+
+
+def sources(X: Any, source: Any, n: int) -> np.ndarray | None:
+    """Source per sample, from the argument or a DataFrame's ``source`` column (or None)."""
+    if source is None and isinstance(X, pd.DataFrame) and "source" in X.columns:
+        source = X["source"].to_numpy()
+    if source is None:
+        return None
+    source = np.asarray(source).astype(str)
+    if source.shape != (n,):
+        raise ValueError(f"source has {source.size} entries for {n} samples")
+    return source
+
+
+def synthesised_sources(source: np.ndarray, synth: Synthesis, n: int) -> np.ndarray | None:
+    """The sources of the training rows after synthesis (pseudo-fakes keep their real's)."""
+    if len(source) == n:
+        return source
+    X = synth.X
+    if isinstance(X, pd.DataFrame) and "source" in X.columns and len(X) == n:
+        return X["source"].astype(str).to_numpy()
+    logger.warning("sources of the synthesized rows are unknown: no source audit")
+    return None
 
 
 def synthesise(det: Any, X: Any, y: Any, groups: Any) -> Synthesis:

@@ -76,6 +76,9 @@ def make_card(det: Any) -> dict[str, Any]:
         "backbone_sha256": backbone,
         "training": json_safe(det.training_summary_),
         "leakage_warnings": list(det.leakage_warnings_),
+        "domain": None if getattr(det, "domain_", None) is None else det.domain_.to_json(),
+        "source_audit": _source_records(getattr(det, "source_report_", None)),
+        "source_warnings": list(getattr(det, "source_warnings_", [])),
         "versions": {
             "deepfeat": __version__,
             "xgboost": xgboost.__version__,
@@ -83,6 +86,16 @@ def make_card(det: Any) -> dict[str, Any]:
             "numpy": np.__version__,
         },
     }
+
+
+def _source_records(report: Any) -> list[dict[str, Any]] | None:
+    """The source audit as JSON records (NaN as null), or None without one."""
+    if report is None:
+        return None
+    return [
+        {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+        for r in json_safe(report.to_dict("records"))
+    ]
 
 
 def save(det: Any, path: str | Path) -> Path:
@@ -196,9 +209,30 @@ def load(cls: type, path: str | Path, *, trust_backbone: bool = False) -> Any:
     det.calibrator_ = None if cal is None else Calibrator.from_json(cal)
     det.threshold = float(card.get("threshold", 0.5))
     det.leakage_warnings_ = list(card.get("leakage_warnings", []))
+    _load_audits(det, card, path, names)
     det.training_summary_ = dict(card.get("training") or {})
     set_importances(det)
     return det
+
+
+def _load_audits(det: Any, card: dict[str, Any], path: Path, names: list[str]) -> None:
+    """``domain_`` and the source audit from the card (absent in cards before 0.3)."""
+    import pandas as pd
+
+    from ._domain import DomainModel
+
+    domain = card.get("domain")
+    det.domain_ = None
+    if domain is not None:
+        if domain["columns"] != list(names):
+            raise ModelFileError(f"{path}: card.domain.columns differ from feature_names")
+        try:
+            det.domain_ = DomainModel.from_json(domain)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: card.domain: {exc}") from None
+    records = card.get("source_audit")
+    det.source_report_ = None if records is None else pd.DataFrame(records)
+    det.source_warnings_ = list(card.get("source_warnings", []))
 
 
 def _read_limited(fh: Any, limit: int, where: str) -> bytes:

@@ -20,7 +20,7 @@ import pandas as pd
 from ._calibration import Calibrator, cross_fitted
 from ._schema import GROUPS, feature_group
 from ._stacking import PROBE_COLUMN, stacked_probe
-from .metrics import grouped_splits, leakage_report, metrics_from_scores
+from .metrics import grouped_splits, leakage_report, metrics_from_scores, source_report
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ MIN_VALIDATION_PER_CLASS = 5
 FALLBACK_TREES = 200
 #: Tables smaller than this (rows × columns) train single-threaded when ``n_jobs=None``.
 SMALL_TABLE_CELLS = 1_000_000
+#: Most training rows the out-of-domain model learns from (a random sample above it).
+DOMAIN_ROWS = 20_000
 
 
 class Backend(Protocol):
@@ -331,12 +333,7 @@ def _audit(det: Any, backend: Backend, y: np.ndarray, g: np.ndarray, stage: Stag
     det.leakage_warnings_ = []
     if not det.audit:
         return 0
-    pick = np.arange(len(y))
-    limit = backend.audit_rows
-    if limit is not None and len(y) > limit:
-        rng = np.random.default_rng(det.random_state)
-        pick = np.sort(rng.choice(len(y), size=int(limit), replace=False))
-        stage.log.info("leakage audit on a sample of %d of %d rows", len(pick), len(y))
+    pick = _sample(det, len(y), backend.audit_rows, stage, "leakage audit")
     report = leakage_report(backend.features(pick), y[pick], g[pick])
     det.leakage_warnings_ = list(report.loc[report["flag"], "explanation"])
     if det.leakage_warnings_:
@@ -357,6 +354,95 @@ def _audit(det: Any, backend: Backend, y: np.ndarray, g: np.ndarray, stage: Stag
     return len(pick)
 
 
+def _sample(det: Any, n: int, limit: int | None, stage: Stages, what: str) -> np.ndarray:
+    """Sorted row positions: all ``n``, or a seeded random sample of ``limit`` of them."""
+    if limit is None or n <= limit:
+        return np.arange(n)
+    rng = np.random.default_rng(det.random_state)
+    stage.log.info("%s on a sample of %d of %d rows", what, limit, n)
+    return np.sort(rng.choice(n, size=int(limit), replace=False))
+
+
+def _domain(
+    det: Any, backend: Backend, g: np.ndarray, source: np.ndarray | None, stage: Stages
+) -> dict[str, Any]:
+    """Fit the out-of-domain model (``domain_``) on (a sample of) the training features."""
+    from ._domain import fit_domain
+
+    det.domain_ = None
+    if det.domain_fpr is None:
+        return {}
+    limit = DOMAIN_ROWS if backend.audit_rows is None else min(DOMAIN_ROWS, backend.audit_rows)
+    pick = _sample(det, len(g), limit, stage, "out-of-domain model")
+    if len(np.unique(g[pick])) < 2:
+        stage.log.warning("out-of-domain model: fewer than 2 groups, left out")
+        return {}
+    names = [str(c) for c in det.columns_]
+    det.domain_, held_out = fit_domain(
+        backend.features(pick)[names].to_numpy(dtype=np.float64),
+        names,
+        g[pick],
+        fpr=float(det.domain_fpr),
+        source=None if source is None else source[pick],
+        random_state=det.random_state,
+    )
+    flagged = {"all": float(np.mean(held_out > 1))}
+    if source is not None:
+        for name in np.unique(source[pick]):
+            flagged[str(name)] = float(np.mean(held_out[source[pick] == name] > 1))
+    stage(
+        "domain",
+        f"out-of-domain warning: threshold flags {flagged['all']:.1%} of {len(pick)} held-out "
+        "training rows"
+        + (
+            " (" + ", ".join(f"{k} {v:.1%}" for k, v in flagged.items() if k != "all") + ")"
+            if len(flagged) > 1
+            else ""
+        ),
+    )
+    return {"domain_held_out_flagged": flagged}
+
+
+def _source_audit(
+    det: Any,
+    backend: Backend,
+    y: np.ndarray,
+    g: np.ndarray,
+    source: np.ndarray | None,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    stage: Stages,
+) -> None:
+    """The source audit on the validation fold (its out-of-sample scores), or all rows."""
+    det.source_report_ = None
+    det.source_warnings_ = []
+    if source is None or len(np.unique(source)) < 2:
+        return
+    if val is not None:
+        rows, scores = val
+    else:
+        rows = _sample(det, len(y), backend.audit_rows, stage, "source audit")
+        scores = None
+    report = source_report(backend.features(rows), source[rows], y[rows], g[rows], scores)
+    det.source_report_ = report
+    det.source_warnings_ = list(report.loc[report["flag"], "explanation"])
+    where = "validation fold" if val is not None else "training rows, no held-out score"
+    parts = [
+        f"{r.source_a}/{r.source_b}: features {r.auc_features:.2f}, score {r.auc_score:.2f}"
+        for r in report.itertuples()
+    ]
+    if det.source_warnings_:
+        stage.log.warning(
+            "source audit: the model's score tells real images of %d source pair(s) apart; "
+            "see source_warnings_",
+            len(det.source_warnings_),
+        )
+    stage(
+        "sources",
+        f"source audit (reals of the {where}, AUC telling sources apart): "
+        + ("; ".join(parts) if parts else "too few reals per source"),
+    )
+
+
 def train(
     det: Any,
     backend: Backend,
@@ -365,14 +451,16 @@ def train(
     *,
     stage: Stages,
     origin: np.ndarray | None = None,
+    source: np.ndarray | None = None,
     n_unusable: int = 0,
 ) -> dict[str, Any]:
     """Run the recipe on ``det`` (its ``columns_`` set) and return the training summary.
 
     Sets ``classes_``, ``probe_``, ``model_columns_``, ``scale_pos_weight_``,
     ``best_iteration_``, ``validation_metrics_``, ``calibrator_``, ``model_`` (a local
-    ``XGBClassifier``), the importances and ``leakage_warnings_``. ``y`` (0/1) and ``g``
-    (str) hold one value per row of the backend; ``origin`` marks synthesized rows.
+    ``XGBClassifier``), the importances, ``leakage_warnings_``, ``domain_`` and the
+    source audit. ``y`` (0/1) and ``g`` (str) hold one value per row of the backend;
+    ``origin`` marks synthesized rows, ``source`` names each row's source.
     """
     det.classes_ = np.array([0, 1])
     _probe(det, backend, y, g, stage)
@@ -388,6 +476,7 @@ def train(
     everything = np.arange(len(y))
     det.validation_metrics_ = {}
     det.calibrator_ = None
+    val_scores = None
     if holdout is None:
         n_trees = min(det.n_estimators, FALLBACK_TREES) if needs_holdout else det.n_estimators
         model = backend.fit(params(n_trees, None), everything, None)
@@ -404,6 +493,7 @@ def train(
             f"of {len(val_idx)} samples ({len(np.unique(g[val_idx]))} groups)",
         )
         raw = backend.predict(model, val_idx)
+        val_scores = (val_idx, raw)
         det.validation_metrics_ = _honest_validation(
             det, raw, y[val_idx], g[val_idx], None if origin is None else origin[val_idx]
         )
@@ -420,6 +510,8 @@ def train(
     det.model_ = model
     set_importances(det)
     audited = _audit(det, backend, y, g, stage)
+    _source_audit(det, backend, y, g, source, val_scores, stage)
+    domain = _domain(det, backend, g, source, stage)
     return {
         "n_samples": len(y),
         "n_real": n_real,
@@ -430,4 +522,6 @@ def train(
         "best_iteration": det.best_iteration_,
         "validation_samples": 0 if holdout is None else len(holdout[1]),
         **({"audit_rows": audited} if backend.audit_rows is not None else {}),
+        **({"sources": sorted(set(source.tolist()))} if source is not None else {}),
+        **domain,
     }

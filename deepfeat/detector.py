@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import warnings
-import weakref
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,24 +20,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _inputs, _persist, _training
+from . import _inputs, _persist, _training, _verdict
 from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
-from ._schema import GROUPS, ModelFileError, encode_labels, feature_group
+from ._schema import GROUPS, ModelFileError, encode_labels
 from ._stacking import model_matrix
 from .features._combined import ImageFeatures
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DeepfakeDetector", "ModelFileError", "encode_labels"]
-
-#: Per-thread extraction failures of each detector (see ``extraction_failures_``).
-_THREAD_STATE = threading.local()
-
-
-def _thread_failures() -> weakref.WeakKeyDictionary:
-    if not hasattr(_THREAD_STATE, "failures"):
-        _THREAD_STATE.failures = weakref.WeakKeyDictionary()
-    return _THREAD_STATE.failures
 
 
 def _unit(closed: str = "right") -> list:
@@ -152,6 +141,13 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     cache_dir : path-like or None, default=None
         Feature cache (rows keyed by file content and extractor settings) used by ``fit``
         on images, and where synthesized images are kept for reuse (``synthesis/``).
+    domain_fpr : float or None, default=0.05
+        The out-of-domain warning (:mod:`deepfeat._domain`): ``fit`` learns what the
+        training features look like and sets the warning's threshold so that this share of
+        *held-out* training images (each scored by a model fitted without its group) is
+        flagged; :meth:`domain_score` above 1 then means "unlike anything the detector was
+        trained on: do not trust its verdict". With sources (``fit(..., source=)``) the
+        threshold holds for every source. ``None``: no domain model.
 
     Attributes
     ----------
@@ -179,6 +175,13 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
     sidecar_columns_ : list of str
         The dataset columns used as ``meta_sidecar_*`` features (empty by default).
     leakage_warnings_ : list of str
+    domain_ : DomainModel or None
+        The out-of-domain model (``None`` with ``domain_fpr=None`` or an old model file).
+    source_report_ : pandas.DataFrame or None
+        The source audit of ``fit(..., source=)`` (:func:`deepfeat.metrics.source_report`
+        on the training reals, with the validation fold's scores); ``None`` without sources.
+    source_warnings_ : list of str
+        Its flagged explanations (the model's score tells real images of two sources apart).
     synthesis_failures_ : pandas.DataFrame
         ``path, stage, reason`` of training reals that ``pseudo_fakes`` / ``augment`` could
         not use (empty without synthesis).
@@ -231,6 +234,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         "pseudo_fakes": "no_validation",  # checked by deepfeat.synthesis.pseudo_fake_kinds
         "augment": "no_validation",  # checked by deepfeat.synthesis.augment_spec
         "cache_dir": [str, Path, None],
+        "domain_fpr": [Interval(Real, 0, 0.5, closed="neither"), None],
     }
 
     def __init__(
@@ -266,6 +270,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         pseudo_fakes: Any = None,
         augment: Any = None,
         cache_dir: Any = None,
+        domain_fpr: float | None = 0.05,
     ) -> None:
         self.feature_groups = feature_groups
         self.groups = groups
@@ -297,6 +302,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         self.pseudo_fakes = pseudo_fakes
         self.augment = augment
         self.cache_dir = cache_dir
+        self.domain_fpr = domain_fpr
 
     def _validate_params(self) -> None:
         """Check every parameter (``_parameter_constraints``, then the cross-checks)."""
@@ -314,25 +320,14 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         pseudo_fake_kinds(self.pseudo_fakes)
         augment_spec(self.augment)
 
-    @property
-    def extraction_failures_(self) -> pd.DataFrame:
-        """``path, stage, reason`` of the inputs that failed in this thread's last extraction.
-
-        Kept per thread, so concurrent ``predict_proba`` calls on one detector never see
-        each other's failures (the table returned by :meth:`extract` also carries them in
-        ``attrs["failures"]``).
-        """
-        failures = _thread_failures().get(self)
-        if failures is None:
-            raise AttributeError("extraction_failures_: nothing extracted in this thread yet")
-        return failures
-
-    @extraction_failures_.setter
-    def extraction_failures_(self, value: pd.DataFrame) -> None:
-        _thread_failures()[self] = value
+    #: ``path, stage, reason`` of the inputs that failed in this thread's last extraction
+    #: (kept per thread: concurrent calls on one detector never see each other's).
+    extraction_failures_ = _inputs.PerThreadFailures()
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Any = None, groups: Any = None) -> DeepfakeDetector:
+    def fit(
+        self, X: Any, y: Any = None, groups: Any = None, source: Any = None
+    ) -> DeepfakeDetector:
         """Extract features (unless given) and train the classifier.
 
         Parameters
@@ -346,27 +341,20 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         groups : array-like, optional
             Group per sample (``X["group"]`` by default): the internal validation split
             never separates a group.
+        source : array-like of str, optional
+            Source per sample (``X["source"]`` by default): where the images come from
+            (a dataset, a camera, a generator's collection). With two or more sources,
+            training runs the source audit (``source_report_``) and the out-of-domain
+            threshold holds for each source.
 
         Returns
         -------
         self
         """
-        from sklearn.utils import assert_all_finite
-        from sklearn.utils.multiclass import check_classification_targets, type_of_target
-        from sklearn.utils.validation import column_or_1d
-
         self._validate_params()
         y, groups = _inputs.labels_groups(X, y, groups)
-        y = column_or_1d(y, warn=True)
-        if y.dtype.kind in "fc":
-            assert_all_finite(y, input_name="y")
-        check_classification_targets(y)
-        if len(np.unique(y)) > 2:
-            raise ValueError(
-                "Only binary classification is supported. The type of the target is "
-                f"{type_of_target(y)}; labels must be 0 (real) and 1 (fake)"
-            )
-        y = encode_labels(y)
+        y = _inputs.binary_labels(y)
+        source = _inputs.sources(X, source, len(y))
         synth = _inputs.synthesise(self, X, y, groups)
         X, y, groups = synth.X, synth.y, synth.groups
         try:
@@ -388,6 +376,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         origin = synth.origin
         if origin is not None:
             origin = origin[usable] if len(origin) == len(usable) else None
+        if source is not None:
+            source = _inputs.synthesised_sources(source, synth, len(y))[usable]
         self.columns_ = np.asarray(table.columns, dtype=object)
         self.sidecar_columns_ = _inputs.used_sidecar(self)
         if self.sidecar_columns_:
@@ -405,6 +395,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             g[usable],
             stage=stage,
             origin=origin,
+            source=source,
             n_unusable=int((~usable).sum()),
         )
         counts = synth.origin_counts()
@@ -467,15 +458,41 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         """
         if not 0.0 <= fpr < 1.0:
             raise ValueError("fpr must be in [0, 1)")
-        p = self.predict_proba(X)[:, 1]
-        y = np.asarray(y).astype(int)
-        real = np.sort(p[(y == 0) & np.isfinite(p)])
-        if real.size == 0:
-            raise ValueError("set_threshold_for_fpr needs real (label 0) samples")
-        k = int(np.floor(fpr * real.size))  # number of reals allowed above the threshold
-        threshold = float(np.nextafter(real[real.size - k - 1], np.inf)) if k < real.size else 0.0
-        self.set_params(threshold=min(1.0, threshold))
+        threshold = _verdict.threshold_for_fpr(self.predict_proba(X)[:, 1], y, fpr)
+        self.set_params(threshold=threshold)
         return self
+
+    def domain_score(self, X: Any) -> np.ndarray:
+        """How unlike the training images each input is (higher: less alike).
+
+        Scores above 1 are out of domain: further from the training features than all but
+        ``domain_fpr`` of held-out training images (:mod:`deepfeat._domain`). The
+        detector's verdict on such an image is not to be trusted: it has never seen its
+        like. NaN where no feature could be computed.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,)
+
+        Raises
+        ------
+        ValueError
+            The detector has no domain model (``domain_fpr=None``, or an old model file).
+        """
+        check_is_fitted(self, "model_")
+        values = _inputs.features(self, X, fit=False).to_numpy(dtype=np.float32)
+        return _verdict.domain_scores(self, values, np.isnan(values).all(axis=1))
+
+    def in_domain(self, X: Any) -> np.ndarray:
+        """Whether each input is like the training images (``domain_score <= 1``).
+
+        ``False`` also where no feature could be computed.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (n_samples,)
+        """
+        return np.nan_to_num(self.domain_score(X), nan=np.inf) <= 1.0
 
     def explain(self, X: Any, top: int = 3) -> pd.DataFrame:
         """Per-image contributions (exact TreeSHAP, in log-odds) summed per feature group.
@@ -489,39 +506,20 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         Returns
         -------
         pandas.DataFrame
-            ``proba``, ``margin``, ``contrib_<group>`` for each group, ``contrib_bias`` and
-            ``top_features`` (a list of ``(feature, contribution)`` by absolute size). The
+            ``proba``, ``margin``, ``contrib_<group>`` for each group, ``contrib_bias``,
+            ``top_features`` (a list of ``(feature, contribution)`` by absolute size),
+            ``domain_score`` and ``in_domain`` (see :meth:`domain_score`; NaN / NA for a
+            model without a domain model) and ``domain_reasons`` (for an out-of-domain
+            row, the features furthest from training as ``(feature, robust z)``). The
             contributions of a row sum to its margin. An input whose features all failed
             (see ``extraction_failures_``) gets NaN everywhere and no top features.
             ``df.attrs["contributions"]`` holds the
             full per-feature matrix and ``df.attrs["values"]`` the values the trees saw
             (``model_columns_``, including the ``cnn_probe`` score).
         """
-        import xgboost as xgb
-
-        M, empty = self._matrix(X)
-        contrib = self.model_.get_booster().predict(
-            xgb.DMatrix(M), pred_contribs=True, validate_features=False
-        )
-        contrib[empty] = np.nan  # an input without features has no score to explain
-        names = list(self.model_columns_)
-        full = pd.DataFrame(contrib[:, :-1], columns=names)
-        out = pd.DataFrame({"margin": contrib.sum(axis=1)})
-        out["proba"] = self._proba_from_matrix(M)
-        out.loc[empty, "proba"] = np.nan
-        groups = [feature_group(n) if feature_group(n) in GROUPS else "other" for n in names]
-        for group in dict.fromkeys(groups):
-            cols = [n for n, g in zip(names, groups) if g == group]
-            out[f"contrib_{group}"] = full[cols].sum(axis=1, skipna=False)
-        out["contrib_bias"] = contrib[:, -1]
-        order = np.argsort(-np.abs(contrib[:, :-1]), axis=1)[:, :top]
-        out["top_features"] = [
-            [] if empty[i] else [(names[j], float(contrib[i, j])) for j in order[i]]
-            for i in range(len(M))
-        ]
-        out.attrs["contributions"] = full
-        out.attrs["values"] = pd.DataFrame(M, columns=names)
-        return out
+        check_is_fitted(self, "model_")
+        values = _inputs.features(self, X, fit=False).to_numpy(dtype=np.float32)
+        return _verdict.explanation(self, values, top)
 
     def _proba_from_matrix(self, M: np.ndarray) -> np.ndarray:
         p = self.model_.predict_proba(M)[:, 1].astype(float)

@@ -498,7 +498,9 @@ def test_fit_logs_every_stage_and_shows_progress_only_when_asked(caplog, capsys)
     text = caplog.text
     for stage in ("features: ", "early stopping: ", "calibration: sigmoid", "refit: "):
         assert stage in text, stage
-    assert det.training_summary_["stages"][-1].startswith("leakage audit: ")
+    stages = det.training_summary_["stages"]
+    assert stages[-2].startswith("leakage audit: ")
+    assert stages[-1].startswith("out-of-domain warning: ")
     assert "train" not in capsys.readouterr().err  # progress=False: silent
     _fast(progress=True).fit(X, y, groups=g)
     assert "stage" in capsys.readouterr().err

@@ -205,6 +205,8 @@ def report_training(det: Any, out: str) -> int:
         print(f"LEAKAGE WARNING: {text}", file=sys.stderr)
     if len(det.leakage_warnings_) > 10:
         print(f"… and {len(det.leakage_warnings_) - 10} more leakage warnings", file=sys.stderr)
+    for text in getattr(det, "source_warnings_", []):
+        print(f"SOURCE WARNING: {text}", file=sys.stderr)
     det.save(out)
     print(f"saved {out}")
     return EXIT_OK

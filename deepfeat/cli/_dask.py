@@ -166,6 +166,10 @@ def train_input(args: argparse.Namespace, client: Client) -> tuple[Any, Any]:
     from ..features._spec import extractor_from_json
     from ._common import make_extractor
 
+    if not isinstance(args.input, str):
+        if len(args.input) != 1:
+            raise ValueError("several training inputs are not supported with Dask yet")
+        args.input = args.input[0]
     spec = Path(args.input)
     if spec.is_file() and spec.suffix == ".parquet":  # the local single-file format
         from ..features._table import read_features
@@ -224,6 +228,7 @@ def run_train_dask(args: argparse.Namespace, table: pd.DataFrame | None = None) 
             calibration=None if args.calibration == "none" else args.calibration,
             n_jobs=args.threads,
             random_state=args.seed,
+            domain_fpr=getattr(args, "domain_fpr", 0.05) or None,
         )
         t0 = time.perf_counter()
         try:

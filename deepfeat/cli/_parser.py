@@ -155,8 +155,21 @@ def build_parser() -> argparse.ArgumentParser:
         "train a detector on a labelled dataset or a features parquet",
         "deepfeat train features.parquet --out model/ --calibration isotonic",
     )
-    train.add_argument("input", help="labelled dataset or features .parquet from 'extract'")
+    train.add_argument(
+        "input",
+        nargs="+",
+        help="labelled dataset(s) or features .parquet from 'extract'; several inputs are "
+        "several sources (each named after its file or folder; a 'source' column wins), "
+        "audited by the source audit and covered by the out-of-domain threshold",
+    )
     train.add_argument("--out", required=True, help="model folder (or .zip) to write")
+    train.add_argument(
+        "--domain-fpr",
+        type=float,
+        default=0.05,
+        help="share of held-out training images the out-of-domain warning may flag (0.05); "
+        "0 turns the warning off",
+    )
     add_extract_options(train, "default: none")
     train.add_argument(
         "--calibration",

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
+    import pandas as pd
 
     det = configure_model(load_model(args.model), args)
     set_threshold(det, args)
@@ -54,11 +55,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     ]
     reasons = {r["path"]: f"{r['stage']}: {r['reason']}" for r in fails.to_dict("records")}
     out["error"] = [reasons.get(p, "") if f else "" for p, f in zip(out["path"], failed)]
+    out["domain_score"] = ex["domain_score"].to_numpy(dtype=float)
+    out["in_domain"] = ex["in_domain"].to_numpy()
+    out["domain_reasons"] = [domain_text(r) for r in ex["domain_reasons"]]
+    warn_out_of_domain(det, out)
     if len(out) == 1 and not args.out:
         row = {
-            k: (None if isinstance(v, float) and np.isnan(v) else v)
+            k: (None if (isinstance(v, float) and np.isnan(v)) or v is pd.NA else v)
             for k, v in out.iloc[0].to_dict().items()
         }
+        if row["in_domain"] is not None:
+            row["in_domain"] = bool(row["in_domain"])
         row["threshold"] = det.threshold
         print(json.dumps(row, indent=2, default=float))
     else:
@@ -69,6 +76,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
             out.to_csv(target, index=False)
             print(f"wrote {target}: {int((~failed).sum())} predictions, {int(failed.sum())} failed")
     return EXIT_NOTHING_USABLE if failed.all() else EXIT_OK
+
+
+def domain_text(deviations: list) -> str:
+    """``feature z`` pairs of an out-of-domain row, as one string."""
+    return "; ".join(f"{name} z={z:+.1f}" for name, z in deviations)
+
+
+def warn_out_of_domain(det, out) -> None:
+    """One line on stderr per out-of-domain input (the first five), then a count."""
+    if getattr(det, "domain_", None) is None:
+        print(
+            "note: this model has no out-of-domain check (trained with --domain-fpr 0 or "
+            "by deepfeat before 0.3): verdicts on unfamiliar images are not flagged",
+            file=sys.stderr,
+        )
+        return
+    flagged = out[out["in_domain"].eq(False).fillna(False).to_numpy(dtype=bool)]
+    for row in flagged.head(5).itertuples():
+        why = f": unlike the training images in {row.domain_reasons}" if row.domain_reasons else ""
+        print(
+            f"WARNING: {row.path} is out of domain (domain score {row.domain_score:.1f} > 1)"
+            f"{why}; this verdict cannot be trusted",
+            file=sys.stderr,
+        )
+    if len(flagged) > 5:
+        print(
+            f"WARNING: … and {len(flagged) - 5} more out-of-domain inputs "
+            f"({len(flagged)} of {len(out)}; see the in_domain column)",
+            file=sys.stderr,
+        )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -67,6 +67,43 @@ def training_table(args: argparse.Namespace):
     return table, extractor
 
 
+def sources_table(args: argparse.Namespace):
+    """(table, extractor) of one or several inputs; several inputs get a ``source`` each.
+
+    Groups are prefixed by the source so that two sources never share a group; every input
+    must have been extracted with the same settings.
+    """
+    import pandas as pd
+
+    from .._schema import json_safe
+    from ..features._spec import extractor_to_json
+
+    inputs = [args.input] if isinstance(args.input, str) else list(args.input)
+    if len(inputs) == 1:
+        return training_table(argparse.Namespace(**{**vars(args), "input": inputs[0]}))
+    tables, extractor, names = [], None, []
+    for spec in inputs:
+        table, ext = training_table(argparse.Namespace(**{**vars(args), "input": spec}))
+        name = Path(spec.rstrip("/")).stem or spec
+        if "source" not in table.columns:
+            table["source"] = name
+        if "group" in table.columns:
+            table["group"] = table["source"].astype(str) + ":" + table["group"].astype(str)
+        if extractor is not None and ext is not None:
+            same = json_safe(extractor_to_json(ext)) == json_safe(extractor_to_json(extractor))
+            if not same:
+                raise UserError(f"{spec}: extracted with other settings than {inputs[0]}")
+        extractor = extractor or ext
+        tables.append(table)
+        names.append(name)
+    if len(set(names)) < len(names):
+        raise UserError(f"two inputs have the same name: {names}; give each a 'source' column")
+    table = pd.concat(tables, ignore_index=True)
+    counts = table["source"].value_counts()
+    stage_line("sources: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return table, extractor
+
+
 def _expand(args: argparse.Namespace, data: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
     """The dataset with pseudo-fakes and degradations (``--pseudo-fakes``, ``--augment``)."""
     from ..synthesis import expand_training_set
@@ -153,7 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         return run_train_dask(args)
 
-    table, extractor = training_table(args)
+    table, extractor = sources_table(args)
     if "label" not in table.columns:
         raise UserError("the feature table has no 'label' column")
     if len(table) == 0:
@@ -167,6 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         n_jobs=args.threads,
         random_state=args.seed,
         progress=progress_on(args),
+        domain_fpr=args.domain_fpr or None,
     )
     t0 = time.perf_counter()
     det.fit(table, table["label"].to_numpy(), groups=table.get("group"))
