@@ -29,6 +29,7 @@ DATASET_FIGURES = [
     "spectrum_difference.png",
 ]
 MODEL_FIGURES = [
+    "domain_scores.png",
     "group_importance.png",
     "top_features.png",
     "shap_summary.png",
@@ -526,6 +527,8 @@ def test_report_with_detector_on_training_data(demo_df, demo_features, demo_dete
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n"] == len(demo_df) and 0.0 <= metrics["roc_auc"] <= 1.0
     assert "all 60 images, from the fft_* features" in html
+    assert "are out of domain" in html
+    assert metrics["out_of_domain"] == int((demo_detector.domain_score(demo_features) > 1).sum())
 
 
 def test_report_with_saved_detector_that_extracts(demo_df, tmp_path):
@@ -549,7 +552,8 @@ def test_report_with_saved_detector_that_extracts(demo_df, tmp_path):
 
 
 def test_report_training_data_status(demo_df, demo_detector):
-    from deepfeat.report import _TRAINING_NOTES, _training_status
+    from deepfeat._report_page import _TRAINING_NOTES
+    from deepfeat._report_page import training_status as _training_status
 
     assert _training_status(demo_detector, demo_df, True) == "yes"
     assert _training_status(demo_detector, demo_df, False) == "no"

@@ -63,6 +63,7 @@ from ._metrics import (
     plot_roc,
 )
 from ._model import (
+    plot_domain_scores,
     plot_explanations,
     plot_group_importance,
     plot_shap_summary,
@@ -87,6 +88,7 @@ __all__ = [
     "plot_class_balance",
     "plot_confusion_matrix",
     "plot_distributions",
+    "plot_domain_scores",
     "plot_explanations",
     "plot_fft_images",
     "plot_group_importance",

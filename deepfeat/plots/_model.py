@@ -24,6 +24,7 @@ from ._common import (
 )
 
 __all__ = [
+    "plot_domain_scores",
     "plot_explanations",
     "plot_group_importance",
     "plot_shap_summary",
@@ -337,4 +338,51 @@ def plot_explanations(
                 axi.imshow(img)
             color = CLASS_COLORS[int(label_arr[r])] if label_arr is not None else "black"
             axi.set_title(_short(Path(path_list[r]).name, 18), fontsize=8, color=color)
+    return fig
+
+
+def plot_domain_scores(scores: Any, labels: Any = None) -> Figure:
+    """Histogram of out-of-domain scores (log scale) with the warning's threshold at 1.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        :meth:`DeepfakeDetector.domain_score` of the images (NaN rows are left out).
+    labels : array-like of {0, 1}, optional
+        One histogram per class when given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_domain_scores([0.2, 0.5, 0.9, 3.0, 40.0])
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    s = np.asarray(scores, dtype=float)
+    ok = np.isfinite(s) & (s > 0)
+    fig = _figure(7, 3.6)
+    ax = fig.add_subplot()
+    if not ok.any():
+        ax.text(0.5, 0.5, "no domain scores", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    lo, hi = np.log10(s[ok].min()), np.log10(max(s[ok].max(), 1.0))
+    bins = np.logspace(min(lo, -1.0), hi + 0.05, 40)
+    if labels is None:
+        ax.hist(s[ok], bins=bins, color="#607d8b", alpha=0.85, label="images")
+    else:
+        y = np.asarray(labels).astype(int)
+        for value, color in ((0, "#1f77b4"), (1, "#d62728")):
+            sel = ok & (y == value)
+            if sel.any():
+                ax.hist(s[sel], bins=bins, color=color, alpha=0.6, label=LABEL_NAMES[value])
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1.2, label="threshold (1)")
+    ax.set_xscale("log")
+    share = float(np.mean(s[ok] > 1.0))
+    ax.set_title(f"Out-of-domain score: {share:.1%} of the images above the threshold")
+    ax.set_xlabel("domain score (log scale; > 1: unlike the training images)")
+    ax.set_ylabel("images")
+    ax.legend(frameon=False)
     return fig
