@@ -532,3 +532,54 @@ def test_train_refuses_duplicated_columns_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "duplicated column names" in err and "fft_000" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_predict_warns_about_out_of_domain_inputs(tmp_path, trained, capsys):
+    """A picture unlike the training images gets a verdict and a warning saying so."""
+    import numpy as np
+    from PIL import Image
+
+    demo, _, model = trained
+    odd = tmp_path / "noise.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(odd)
+    capsys.readouterr()
+    assert main(["predict", str(model), str(odd)]) == 0
+    captured = capsys.readouterr()
+    row = json.loads(captured.out)
+    assert row["in_domain"] is False and row["domain_score"] > 1 and row["domain_reasons"]
+    warning = [line for line in captured.err.splitlines() if line.startswith("WARNING:")]
+    assert len(warning) == 1 and "out of domain" in warning[0] and str(odd) in warning[0]
+    good = sorted((demo / "real").iterdir())[0]
+    assert main(["predict", str(model), str(good)]) == 0
+    captured = capsys.readouterr()
+    row = json.loads(captured.out)
+    assert isinstance(row["in_domain"], bool) and row["domain_score"] >= 0
+    assert ("WARNING:" in captured.err) == (not row["in_domain"])
+
+
+def test_train_on_several_inputs_audits_the_sources(tmp_path, capsys):
+    """Fakes from one source, reals from both: the source audit says the score tells them apart."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, fake_share, width in (("alpha", 0.1, 224.0), ("beta", 0.7, 256.0)):
+        n = 300
+        y = (rng.random(n) < fake_share).astype(int)
+        table = pd.DataFrame({f"fft_{i:03d}": rng.normal(size=n) for i in range(6)})
+        table["meta_container_width"] = width
+        table["label"], table["group"] = y, np.arange(n)
+        path = tmp_path / f"{name}.parquet"
+        table.to_parquet(path)
+        paths.append(str(path))
+    capsys.readouterr()
+    assert main(["train", *paths, "--out", str(tmp_path / "m"), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "sources: alpha 300, beta 300" in captured.err + captured.out
+    assert any(line.startswith("source audit") for line in captured.out.splitlines())
+    assert "SOURCE WARNING: The model's P(fake) tells real images of 'alpha'" in captured.err
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    assert card["source_warnings"] and card["training"]["sources"] == ["alpha", "beta"]
+    assert main(["train", paths[0], paths[0], "--out", str(tmp_path / "m2"), "-q"]) == 1
