@@ -1,5 +1,6 @@
 # Two commands do all the set-up: `make demo` and `make test`.
-PYTHON ?= python3.11
+# Any Python 3.10–3.13: `python3` unless PYTHON names another (make demo PYTHON=python3.12).
+PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
@@ -8,6 +9,8 @@ STAMP_TEST := $(VENV)/.installed-test
 .PHONY: demo test lint format benchmark clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null || \
+	  { echo "deepfeat needs Python >= 3.10; $(PYTHON) is: $$($(PYTHON) --version 2>/dev/null || echo not found). Run: make $(MAKECMDGOALS) PYTHON=python3.X" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
