@@ -41,6 +41,12 @@ __all__ = [
     "read_frames",
 ]
 
+#: Ways to turn frame probabilities into one per video (:func:`deepfeat.video.aggregate_scores`).
+AGGREGATIONS = ("mean", "logit", "topk")
+
+#: The measured default (``scripts/bench_video.py``, ``docs/benchmarks_video.md``).
+DEFAULT_AGGREGATE = "logit"
+
 #: File endings treated as videos.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -142,19 +148,39 @@ def _check_file(path: str) -> None:
 
 
 def _open(path: str, max_pixels: int | None):
+    # FFmpeg's own messages ("moov atom not found") would go to stderr beside the recorded
+    # reason; its log level is read once, at the first capture (a user's setting wins).
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2
 
-    cap = cv2.VideoCapture(
-        path,
-        cv2.CAP_FFMPEG,
-        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-         _READ_TIMEOUT_MS],
-    )  # fmt: skip
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        cap = _capture(path)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if not cap.isOpened():
         cap.release()
         raise VideoReadError(
             path, "cannot open the video (corrupt or truncated file, or a codec FFmpeg lacks)"
         )
+    return _checked(cap, path, max_pixels)
+
+
+def _capture(path: str):
+    import cv2
+
+    return cv2.VideoCapture(
+        path,
+        cv2.CAP_FFMPEG,
+        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+         _READ_TIMEOUT_MS],
+    )  # fmt: skip
+
+
+def _checked(cap, path: str, max_pixels: int | None):
+    import cv2
+
     width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
     height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)

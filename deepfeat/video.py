@@ -25,18 +25,18 @@ import numpy as np
 import pandas as pd
 
 from ._face import FaceCropper
-from ._video import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_TIME_BUDGET, VideoReadError
+from ._video import (
+    AGGREGATIONS,
+    DEFAULT_AGGREGATE,
+    DEFAULT_MAX_FRAME_PIXELS,
+    DEFAULT_TIME_BUDGET,
+    VideoReadError,
+)
 from ._video_faces import face_frames, write_jpeg
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["AGGREGATIONS", "DEFAULT_AGGREGATE", "aggregate_scores", "predict_video"]
-
-#: Ways to turn frame probabilities into one per video.
-AGGREGATIONS = ("mean", "logit", "topk")
-
-#: The measured default (``docs/benchmarks_video.md``).
-DEFAULT_AGGREGATE = "logit"
 
 _EPS = 1e-6
 
