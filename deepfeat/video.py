@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 
 from ._face import FaceCropper
-from ._video import (
+from ._video_faces import face_frames, write_jpeg
+from ._video_io import (
     AGGREGATIONS,
     DEFAULT_AGGREGATE,
     DEFAULT_MAX_FRAME_PIXELS,
     DEFAULT_TIME_BUDGET,
     VideoReadError,
 )
-from ._video_faces import face_frames, write_jpeg
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def predict_video(
     paths : path or sequence of paths
         Video files. A clip that cannot be read gives a row with its reason.
     frames : int, default=16
-        Frames sampled per video, spread evenly (:func:`deepfeat._video.read_frames`).
+        Frames sampled per video, spread evenly (:func:`deepfeat._video_io.read_frames`).
     aggregate : {"mean", "logit", "topk"}, default="logit"
         See :func:`aggregate_scores`; the default was chosen by measurement.
     top_k : float, default=0.25

@@ -92,7 +92,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 def split_inputs(specs: list[str]) -> tuple[list[str], list[str]]:
     """Prediction inputs as (image specs for ``resolve_input``, video files)."""
-    from .._video import is_video_path, list_videos
+    from .._video_io import is_video_path, list_videos
     from ..datasets import list_images
 
     images, videos = [], []
