@@ -195,8 +195,8 @@ def predict_video(
         One row per video: ``path, probability_fake, label, frames_scored, frames_failed,
         aggregate``, ``contrib_<group>`` (mean log-odds contribution of each feature group
         over the frames the aggregate uses) and ``error`` (empty when scored).
-        ``df.attrs["frames"]`` holds one row per sampled frame: ``path, frame,
-        probability_fake, margin, contrib_*, error``.
+        ``df.attrs["frames"]`` holds one row per sampled frame: ``video_index`` (the row of
+        its video), ``path, frame, probability_fake, margin, contrib_*, error``.
     """
     from tqdm.auto import tqdm
 
@@ -228,7 +228,7 @@ def predict_video(
                         error = f"{ff.stage}: {ff.error}" if ff.error else ""
                         table.append(
                             {
-                                "item": k,
+                                "video_index": start + k,
                                 "path": video,
                                 "frame": ff.frame,
                                 "file": file,
@@ -238,13 +238,14 @@ def predict_video(
                 except VideoReadError as exc:
                     whole[k] = exc.reason
                 bar.update(1)
-            fr = pd.DataFrame(table, columns=["item", "path", "frame", "file", "error"])
+            columns = ["video_index", "path", "frame", "file", "error"]
+            fr = pd.DataFrame(table, columns=columns)
             fr["probability_fake"] = np.nan
             fr = _score_frames(detector, fr)
         for k, video in enumerate(batch):
-            mine = fr[fr["item"] == k]
+            mine = fr[fr["video_index"] == start + k]
             rows.append(_video_row(video, mine, aggregate, top_k, detector.threshold, whole.get(k)))
-        frame_tables.append(fr.drop(columns=["item", "file"]))
+        frame_tables.append(fr.drop(columns=["file"]))
     bar.close()
     out = pd.DataFrame(rows)
     out.attrs["frames"] = pd.concat(frame_tables, ignore_index=True)

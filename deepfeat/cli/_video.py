@@ -146,8 +146,8 @@ def video_rows(det, videos: list[str], args: argparse.Namespace) -> pd.DataFrame
     p = fr["probability_fake"].to_numpy(dtype=float)
     fr["label"] = np.where(np.isnan(p), "", np.where(p >= det.threshold, "fake", "real"))
     parts = []
-    for i, row in res.iterrows():
-        parts += [res.loc[[i]], fr[fr["path"] == row["path"]]]
+    for i in range(len(res)):  # each video, then its frames
+        parts += [res.iloc[[i]], fr[fr["video_index"] == i].drop(columns="video_index")]
     return pd.concat(parts, ignore_index=True)
 
 
