@@ -191,3 +191,75 @@ def test_no_face_frames_fail_the_video_with_the_reason(trip, tmp_path):
     res = det.predict_video(video_inputs([clips])[:1], frames=2)
     assert res["frames_scored"].tolist() == [0] and res["frames_failed"].tolist() == [2]
     assert "no face" in res["error"][0] and math.isnan(res["probability_fake"][0])
+
+
+# ------------------------------------------------------------------ the README's commands
+
+
+def _readme_video_commands() -> list[str]:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Videos", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"^```sh\n(.*?)^```", section, re.S | re.M).group(1)
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_readme_video_commands_run_verbatim(tmp_path):
+    """The README's Videos block, on clips of real DFDC faces (MTCNN finds them)."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from conftest import face_scene_frames, shared_dir, write_clip
+    from PIL import Image
+    from test_video_faces import needs_mtcnn
+
+    needs_mtcnn()
+    dfdc = shared_dir("dfdc_faces")
+    table = pd.read_csv(dfdc / "metadata.csv")
+    reals = set(table.loc[table["label"] == "REAL", "videoname"])
+    fakes = table[(table["label"] == "FAKE") & table["original"].isin(reals)].head(4)
+    pick = pd.concat([table[table["videoname"].isin(fakes["original"])], fakes])
+    part = tmp_path / "dfdc_train_part_0"
+    part.mkdir()
+    meta = {}
+
+    def face(name):
+        return np.asarray(
+            Image.open(dfdc / "faces_224" / (Path(name).stem + ".jpg")).convert("RGB")
+        )
+
+    for i, rec in enumerate(pick.to_dict("records")):
+        write_clip(
+            part / rec["videoname"], face_scene_frames(face(rec["videoname"]), 24, seed=i), "mp4v"
+        )
+        meta[rec["videoname"]] = {"label": rec["label"]}
+        if rec["label"] == "FAKE":
+            meta[rec["videoname"]]["original"] = rec["original"]
+    (part / "metadata.json").write_text(json.dumps(meta))
+    other = table[~table["videoname"].isin(pick["videoname"])].head(2)["videoname"].tolist()
+    write_clip(tmp_path / "clip.mp4", face_scene_frames(face(other[0]), 24), "mp4v")
+    (tmp_path / "clips").mkdir()
+    write_clip(tmp_path / "clips" / "b.mp4", face_scene_frames(face(other[1]), 24), "mp4v")
+    (tmp_path / "photos").mkdir()
+    shutil.copy(dfdc / "faces_224" / (Path(other[1]).stem + ".jpg"), tmp_path / "photos" / "p.jpg")
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    commands = _readme_video_commands()
+    assert [c.split()[1] for c in commands] == ["faces", "train", "predict", "predict"]
+    outputs = []
+    for command in commands:
+        result = subprocess.run(
+            shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        outputs.append(result.stdout)
+    assert load_dataset(tmp_path / "faces")["group"].nunique() == 4
+    row = json.loads(outputs[2])
+    assert row["frames_scored"] == 16 and 0 <= row["probability_fake"] <= 1
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    assert list(preds["kind"]).count("video") == 1 and list(preds["kind"]).count("image") == 1
+    assert list(preds["kind"]).count("frame") == 16
