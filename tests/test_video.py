@@ -257,7 +257,7 @@ def test_readme_video_commands_run_verbatim(tmp_path):
         )
         assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
         outputs.append(result.stdout)
-    assert load_dataset(tmp_path / "faces")["group"].nunique() == 4
+    assert load_dataset(tmp_path / "faces")["group"].nunique() == fakes["original"].nunique()
     row = json.loads(outputs[2])
     assert row["frames_scored"] == 16 and 0 <= row["probability_fake"] <= 1
     preds = pd.read_csv(tmp_path / "preds.csv")
