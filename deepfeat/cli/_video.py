@@ -14,10 +14,10 @@ from ._common import (
     EXIT_NOTHING_USABLE,
     EXIT_OK,
     UserError,
-    errors_path,
     own_output,
     progress_on,
     stage_line,
+    write_failures,
 )
 
 if TYPE_CHECKING:
@@ -73,13 +73,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
             progress=progress_on(args),
         )
     seconds = time.perf_counter() - t0
-    errors = errors_path(out)
-    if len(fails):
-        fails.to_csv(errors, index=False)
-        where = f"failures: {errors}"
-    else:
-        errors.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-        where = "no failures"
+    where = write_failures(out, fails)
     n_labelled = int(meta["label"].astype(bool).sum()) if len(meta) else 0
     stage_line(
         f"{counts['frames']} face crops from {counts['videos'] - counts['failed_videos']} of "
