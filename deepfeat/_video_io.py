@@ -266,7 +266,7 @@ def read_frames(
     >>> clip = os.path.join(tempfile.mkdtemp(), "clip.avi")
     >>> w = cv2.VideoWriter(clip, cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
     >>> for i in range(30):
-    ...     w.write(np.full((48, 64, 3), i * 8, np.uint8))
+    ...     _ = w.write(np.full((48, 64, 3), i * 8, np.uint8))
     >>> w.release()
     >>> [(f.index, f.image.shape) for f in read_frames(clip, 3)]
     [(5, (48, 64, 3)), (15, (48, 64, 3)), (25, (48, 64, 3))]

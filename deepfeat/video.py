@@ -84,7 +84,7 @@ def aggregate_scores(
     >>> aggregate_scores([0.1, 0.2, 0.9], "mean")
     0.4
     >>> round(aggregate_scores([0.1, 0.2, 0.9], "logit"), 3)
-    0.315
+    0.386
     >>> aggregate_scores([0.1, 0.2, 0.9, float("nan")], "topk", top_k=0.3)
     0.9
     """
