@@ -27,6 +27,7 @@ from ._lock import temporary_name
 from ._video_io import (
     DEFAULT_MAX_FRAME_PIXELS,
     DEFAULT_TIME_BUDGET,
+    TIME_BUDGET_REASON,
     VideoReadError,
     is_video_path,
     list_videos,
@@ -343,7 +344,8 @@ def write_face_layout(
                 video, stem, faces_dir, int(frames), int(size), cropper, max_pixels, time_budget
             )
             rec = {"key": key, "video": video, "rows": got, "failures": bad}
-            journal.add(rec)
+            if not any(TIME_BUDGET_REASON in f["reason"] for f in bad):
+                journal.add(rec)  # a clip cut short by a busy machine is tried again
             counts["processed"] += 1
         label, original = _label_of(_dfdc_labels(video, labels, fails))
         for r in rec["rows"]:

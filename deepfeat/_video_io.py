@@ -62,6 +62,9 @@ DEFAULT_MAX_READ = 20_000
 #: Farther than this many frames ahead, the reader seeks instead of decoding its way there.
 SEEK_GAP = 48
 
+#: Reason of the frames a clip's time budget did not reach (a busy machine: not cached).
+TIME_BUDGET_REASON = "decoding time budget"
+
 _OPEN_TIMEOUT_MS = 10_000
 _READ_TIMEOUT_MS = 10_000
 
@@ -292,7 +295,7 @@ def read_frames(
         for i, target in enumerate(targets):
             if time.monotonic() > deadline or budget <= 0:
                 why = (
-                    f"decoding time budget of {time_budget:g} s used up"
+                    f"{TIME_BUDGET_REASON} of {time_budget:g} s used up"
                     if budget > 0
                     else f"read limit of {max_read} frames reached"
                 )

@@ -333,3 +333,12 @@ def test_video_inputs(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"x")
     os.symlink(tmp_path / "gone.mp4", tmp_path / "dangling.mp4")
     assert sorted(Path(p).name for p in video_inputs([tmp_path])) == ["a.mp4", "dangling.mp4"]
+
+
+def test_clips_cut_short_by_the_time_budget_are_not_cached(demo_clips, tmp_path):
+    videos = video_inputs([demo_clips])[:2]
+    out = tmp_path / "faces"
+    meta, fails, _ = write_face_layout(videos, out, frames=2, crop_faces=False, time_budget=0.0)
+    assert meta.empty and len(fails) == 4 and fails["reason"].str.contains("time budget").all()
+    meta, fails, counts = write_face_layout(videos, out, frames=2, crop_faces=False)
+    assert counts["processed"] == 2 and len(meta) == 4 and fails.empty
