@@ -220,6 +220,22 @@ class _Journal:
             os.fsync(fh.fileno())
 
 
+def _lookup(journal: _Journal, video: str, settings: str, crop_prefix: Path):
+    """``(key, record)``: the journal's record of this video when all its crops are on
+    disk (else ``None``: to do). A file that cannot be read has no key; its record holds
+    the reason and is not journaled (I/O failures are tried again next run)."""
+    try:
+        key = f"{file_digest(video)}-{settings}"
+    except OSError as exc:
+        return None, {"rows": [], "failures": [_failure(video, None, "open", str(exc))]}
+    rec = journal.done.get(key)
+    if rec is not None and all(
+        crop_prefix.with_name(f"{crop_prefix.name}_{r['frame']}.jpg").is_file() for r in rec["rows"]
+    ):
+        return key, rec
+    return key, None
+
+
 def _one_video(video, stem, faces_dir, frames, size, cropper, max_pixels, time_budget):
     rows, fails = [], []
     try:
@@ -326,19 +342,8 @@ def write_face_layout(
             counts["failed_videos"] += 1
             continue
         stems[stem] = video
-        try:
-            key = f"{file_digest(video)}-{settings}-{stem}"
-        except OSError as exc:
-            key = None
-            rec = {"rows": [], "failures": [_failure(video, None, "open", f"{exc}")]}
-        if key is not None and key in journal.done:
-            rec = journal.done[key]
-            if all((faces_dir / f"{stem}_{r['frame']}.jpg").is_file() for r in rec["rows"]):
-                counts["cached"] += 1
-            else:
-                rec = None
-        else:
-            rec = None if key is not None else rec
+        key, rec = _lookup(journal, video, f"{settings}-{stem}", faces_dir / stem)
+        counts["cached"] += rec is not None and key is not None
         if rec is None:
             got, bad = _one_video(
                 video, stem, faces_dir, int(frames), int(size), cropper, max_pixels, time_budget
