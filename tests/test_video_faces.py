@@ -168,6 +168,7 @@ def test_killed_run_resumes(demo_clips, tmp_path, monkeypatch):
     assert (counts["cached"], counts["processed"]) == (2, 3) and len(meta) == 10
 
 
+@pytest.mark.timeout(60)
 def test_bad_videos_are_recorded_and_the_batch_goes_on(demo_clips, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -177,6 +178,7 @@ def test_bad_videos_are_recorded_and_the_batch_goes_on(demo_clips, tmp_path):
     data = Path(good).read_bytes()
     (bad / "cut.mp4").write_bytes(data[: len(data) // 3])
     (bad / "notes.txt").write_text("not a video")
+    os.mkfifo(bad / "pipe.mp4")  # would block a reader forever
     sub = bad / "same"
     sub.mkdir()
     (sub / Path(good).name).write_bytes(data)  # a second clip with the same name stem
@@ -187,6 +189,7 @@ def test_bad_videos_are_recorded_and_the_batch_goes_on(demo_clips, tmp_path):
     assert "cannot open" in reasons["corrupt.mp4"] and "empty" in reasons["empty.mkv"]
     assert "not a video file ending '.txt'" in reasons["notes.txt"]
     assert "collide" in reasons[Path(good).name]
+    assert "not a regular file" in reasons["pipe.mp4"]
     assert set(fails["stage"]) <= {"open", "decode", "name"}
     assert set(fails["path"]) | {good} == set(inputs)  # every video: crops or a reason
 
