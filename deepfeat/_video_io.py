@@ -45,7 +45,7 @@ __all__ = [
 AGGREGATIONS = ("mean", "logit", "topk")
 
 #: The measured default (``scripts/bench_video.py``, ``docs/benchmarks_video.md``).
-DEFAULT_AGGREGATE = "logit"
+DEFAULT_AGGREGATE = "mean"
 
 #: File endings treated as videos.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")

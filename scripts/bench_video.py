@@ -296,7 +296,7 @@ def cost(quick: bool, model: Path) -> dict[str, Any]:
         r = _measure(
             {"stage": "predict", "videos": short[:n_videos], "frames": 16, "model": str(model)}
         )
-        memory[f"{n_videos} videos × 150 frames"] = r
+        memory[f"{n_videos} video{'s' if n_videos > 1 else ''} × 150 frames"] = r
     for name in ("1500x360p_0", "6000x360p_0"):
         if name in clips:
             r = _measure(

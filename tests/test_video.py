@@ -78,7 +78,7 @@ def test_predict_one_video_prints_one_json_object(trip, capsys):
     row = json.loads(capsys.readouterr().out)
     assert row["path"] == clip and row["kind"] == "video" and row["frames_scored"] == 5
     assert 0.0 <= row["probability_fake"] <= 1.0 and row["label"] in ("real", "fake")
-    assert row["frames_failed"] == 0 and row["error"] == "" and row["aggregate"] == "logit"
+    assert row["frames_failed"] == 0 and row["error"] == "" and row["aggregate"] == "mean"
     assert {"contrib_fft", "contrib_meta", "contrib_bias"} <= set(row)
 
 
@@ -94,10 +94,14 @@ def test_predict_video_rows_frames_and_contributions(trip):
     for video, row in zip(videos, res.to_dict("records")):
         fr = frames[frames["path"] == video]
         assert row["probability_fake"] == pytest.approx(
-            aggregate_scores(fr["probability_fake"], "logit")
+            aggregate_scores(fr["probability_fake"], "mean")
         )
         contrib = sum(row[c] for c in row if c.startswith("contrib_"))
         assert contrib == pytest.approx(fr["margin"].mean(), abs=1e-5)  # the mean margin
+    logit = predict_video(det, videos[:2], frames=4, crop_faces=False, aggregate="logit")
+    for video, p in zip(logit["path"], logit["probability_fake"]):
+        fr = frames[frames["path"] == video]["probability_fake"]
+        assert p == pytest.approx(aggregate_scores(fr, "logit"))
         assert row["label"] == ("fake" if row["probability_fake"] >= det.threshold else "real")
     # the frames are scored as the layout's files would be: same crops, same encoding
     faces = load_dataset(clips.parent / "faces")
