@@ -43,6 +43,9 @@ _EXPORTS: dict[str, str] = {
     "upsample_trace": ".synthesis",
     "degrade": ".synthesis",
     "make_pseudo_fakes": ".synthesis",
+    "write_face_layout": "._video_faces",
+    "predict_video": ".video",
+    "aggregate_scores": ".video",
 }
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
     "MetadataFeatures",
     "__version__",
     "ablation",
+    "aggregate_scores",
     "degrade",
     "evaluate",
     "grouped_splits",
@@ -63,15 +67,18 @@ __all__ = [
     "load_image",
     "make_demo_dataset",
     "make_pseudo_fakes",
+    "predict_video",
     "radial_spectrum",
     "read_metadata",
     "self_blend",
     "upsample_trace",
+    "write_face_layout",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._face import FaceCropper
     from ._io import ImageLoadError, load_image
+    from ._video_faces import write_face_layout
     from .datasets import load_dataset, make_demo_dataset
     from .detector import DeepfakeDetector
     from .evaluation import ablation, evaluate, grouped_splits, leakage_report
@@ -82,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .features._meta import MetadataFeatures
     from .features._meta_kernel import read_metadata
     from .synthesis import degrade, make_pseudo_fakes, self_blend, upsample_trace
+    from .video import aggregate_scores, predict_video
 
 
 _SUBMODULES = (
@@ -93,6 +101,7 @@ _SUBMODULES = (
     "plots",
     "report",
     "synthesis",
+    "video",
 )
 
 

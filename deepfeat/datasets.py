@@ -152,12 +152,13 @@ def _detect_layout(root: Path) -> str:
 
 def _finish(df: pd.DataFrame, source: Path, layout: str) -> pd.DataFrame:
     df = df.reset_index(drop=True)
-    df["label"] = df["label"].astype(np.int64)
+    if "label" in df.columns:  # a DFDC layout of unlabelled videos has none (prediction)
+        df["label"] = df["label"].astype(np.int64)
     df["group"] = df["group"].astype(str)
     df.attrs["layout"] = layout
     df.attrs["source"] = str(source)
     df.attrs["duplicates"] = report_duplicates(df["path"], source)
-    counts = df["label"].value_counts().to_dict()
+    counts = df["label"].value_counts().to_dict() if "label" in df.columns else {}
     logger.info(
         "loaded %s dataset %s: %d images (%d real, %d fake), %d groups",
         layout,
@@ -186,9 +187,13 @@ def _load_dfdc(root: Path) -> pd.DataFrame:
     if not needed <= set(meta.columns):
         raise ValueError(f"{root / 'metadata.csv'}: needs columns {sorted(needed)}")
     faces = sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith("faces"))
-    rows, missing = [], []
+    labelled = meta["label"].notna().any()  # a layout cut from unlabelled videos has none
+    per_frame = "frame" in meta.columns  # `deepfeat faces`: one crop per sampled frame
+    rows, missing, unlabelled = [], [], []
     for rec in meta.to_dict("records"):
         stem = Path(str(rec["videoname"])).stem
+        if per_frame:
+            stem = f"{stem}_{int(rec['frame'])}"
         path = None
         for folder in faces:
             for ext in (".jpg", ".jpeg", ".png"):
@@ -201,18 +206,37 @@ def _load_dfdc(root: Path) -> pd.DataFrame:
         if path is None:
             missing.append(str(rec["videoname"]))
             continue
-        label = _label_value(rec["label"], f"{root / 'metadata.csv'} row {rec['videoname']}")
+        if labelled and pd.isna(rec["label"]):
+            unlabelled.append(str(path))
+            continue
+        label = (
+            _label_value(rec["label"], f"{root / 'metadata.csv'} row {rec['videoname']}")
+            if labelled
+            else None
+        )
         original = rec.get("original")
         has_original = isinstance(original, str) and original.strip() != ""
         group = original if (label == 1 and has_original) else rec["videoname"]
         row = {"path": os.path.abspath(path), "label": label, "group": str(group)}
-        for col in ("original_width", "original_height"):
+        for col in ("original_width", "original_height", "frame", "face_score"):
             if col in rec:
                 row[col] = rec[col]
         rows.append(row)
     _report_missing(missing, root / "metadata.csv")
-    df = pd.DataFrame(rows, columns=["path", "label", "group", "original_width", "original_height"])
+    if unlabelled:
+        logger.warning(
+            "%s: %d rows have no label and were left out (first: %s)",
+            root / "metadata.csv",
+            len(unlabelled),
+            ", ".join(unlabelled[:3]),
+        )
+    columns = ["path", "label", "group", "original_width", "original_height"]
+    columns += ["frame", "face_score"] if per_frame else []
+    df = pd.DataFrame(rows, columns=columns)
+    if not labelled:
+        df = df.drop(columns="label")
     df.attrs["missing"] = missing
+    df.attrs["unlabelled"] = unlabelled
     return _finish(df, root, "dfdc")
 
 
@@ -281,7 +305,12 @@ def load_dataset(
         ``original`` for fakes and ``videoname`` for reals, so a fake and its source video
         always fall in the same split. ``original`` leaks the label (it is empty for every
         real row) and is **not** returned as a column; ``original_width`` and
-        ``original_height`` are kept as legitimate sidecar columns.
+        ``original_height`` are kept as legitimate sidecar columns. The layout that
+        ``deepfeat faces`` cuts out of videos adds ``frame`` (crops named
+        ``<videoname stem>_<frame>.jpg``, every frame of a video in its group) and
+        ``face_score``; when no row has a label (videos without a DFDC ``metadata.json``),
+        the table has no ``label`` column and serves prediction only, and rows without a
+        label beside labelled ones are left out (logged, ``df.attrs["unlabelled"]``).
     ``"manifest"``
         A CSV (or a folder with ``manifest.csv``) with columns ``path,label[,group,...]``,
         paths relative to the CSV's folder, labels 0/1 or words (real/fake/ai …). Without a

@@ -25,6 +25,7 @@ from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 from ._schema import GROUPS, ModelFileError, encode_labels
 from ._stacking import model_matrix
 from .features._combined import ImageFeatures
+from .video import predict_video
 
 logger = logging.getLogger(__name__)
 
@@ -405,6 +406,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ prediction
+    predict_video = predict_video  # one row per video: deepfeat.video.predict_video
+
     def extract(self, X: Any) -> pd.DataFrame:
         """The feature table the detector would score for ``X`` (training columns, in order).
 

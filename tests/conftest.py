@@ -81,3 +81,42 @@ def _restore_root_logging():
     yield
     root.handlers[:] = _ROOT_LOGGING[0]
     root.setLevel(_ROOT_LOGGING[1])
+
+
+# ------------------------------------------------------------------ video clips for the tests
+
+
+def write_clip(path, frames, fourcc: str = "MJPG", fps: float = 25.0) -> Path:
+    """Write RGB uint8 frames (all one size) as a clip with OpenCV (``MJPG`` or ``mp4v``)."""
+    import cv2
+
+    frames = list(frames)
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} to {path}"
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return Path(path)
+
+
+def jittered_frames(image: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
+    """``n`` frames of one still image, each shifted by a few pixels (a shaky camera)."""
+    rng = np.random.default_rng(seed)
+    return [
+        np.roll(image, tuple(int(s) for s in rng.integers(-3, 4, size=2)), axis=(0, 1))
+        for _ in range(n)
+    ]
+
+
+def face_scene_frames(face: np.ndarray, n: int, size=(360, 480), seed: int = 0):
+    """``n`` frames of a face crop pasted into a noisy scene, drifting a pixel per frame."""
+    rng = np.random.default_rng(seed)
+    h, w = face.shape[:2]
+    out = []
+    for t in range(n):
+        scene = np.clip(rng.normal(128, 20, (*size, 3)), 0, 255).astype(np.uint8)
+        y, x = 40 + t % 40, 60 + t % 80
+        scene[y : y + h, x : x + w] = face
+        out.append(scene)
+    return out

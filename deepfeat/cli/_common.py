@@ -153,6 +153,17 @@ def errors_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.errors.csv")
 
 
+def write_failures(out: Path, fails: pd.DataFrame) -> str:
+    """Write the failure records of a run on ``out`` to :func:`errors_path` (or remove a
+    stale list when there are none); the words for the summary line."""
+    errors = errors_path(out)
+    if len(fails):
+        fails.to_csv(errors, index=False)
+        return f"failures: {errors}"
+    errors.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
+    return "no failures"
+
+
 def all_failed(feats: pd.DataFrame) -> Any:
     return feats.isna().all(axis=1).to_numpy()
 

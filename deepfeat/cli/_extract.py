@@ -14,13 +14,13 @@ from ._common import (
     EXIT_NOTHING_USABLE,
     EXIT_OK,
     UserError,
-    errors_path,
     make_extractor,
     note_duplicates,
     own_output,
     print_metrics,
     progress_on,
     summary_line,
+    write_failures,
 )
 
 if TYPE_CHECKING:
@@ -145,13 +145,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
         )
     seconds = time.perf_counter() - t0
-    errors = errors_path(out)
-    if len(fails):
-        fails.to_csv(errors, index=False)
-        where = f"failures: {errors}"
-    else:
-        errors.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-        where = "no failures"
+    where = write_failures(out, fails)
     print(f"wrote {out} ({n_rows} rows, {n_features} features); {where}")
     print(summary_line(len(data), fails, failed_rows, seconds, counts["computed"]))
     print(

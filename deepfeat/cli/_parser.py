@@ -13,6 +13,7 @@ from ._dask import add_dask_options
 from ._extract import cmd_demo, cmd_extract
 from ._score import cmd_ablation, cmd_evaluate, cmd_predict, cmd_report
 from ._train import cmd_train
+from ._video import add_video_options, cmd_faces
 
 logger = logging.getLogger(__name__)
 
@@ -99,12 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="deepfeat",
         description="Tell real face images from deepfakes: CNN + FFT + metadata features, XGBoost.",
         epilog="Run 'deepfeat COMMAND --help' for the options and an example of each command. "
-        "Exit codes: 0 ok, 1 user error, 2 usage error, 3 nothing usable.",
+        "Exit codes: 0 ok (some inputs may have failed: see the error column or OUT.errors.csv), "
+        "1 user error, 2 usage error, 3 nothing usable (every input failed).",
     )
     parser.add_argument("--version", action="version", version=f"deepfeat {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from .._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
+    from .._video_io import DEFAULT_AGGREGATE
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -201,14 +204,55 @@ def build_parser() -> argparse.ArgumentParser:
     add_dask_options(train)
     train.set_defaults(func=cmd_train)
 
+    faces = command(
+        "faces",
+        "cut face crops out of videos into the faces_224/ + metadata.csv layout",
+        "deepfeat faces dfdc_train_part_0/ --out faces/ --frames 16",
+    )
+    faces.add_argument(
+        "inputs",
+        nargs="+",
+        help="video files or folders (searched recursively for .mp4 .avi .mov .mkv .webm); "
+        "labels come from a DFDC metadata.json beside the videos, if any",
+    )
+    faces.add_argument(
+        "--out",
+        required=True,
+        help="output folder: faces_<size>/<video stem>_<frame>.jpg and metadata.csv (read by "
+        "load_dataset as the dfdc layout); failures, if any, go to OUT.errors.csv beside it. "
+        "Re-running skips the videos already done. Exit code 3 when no crop was made",
+    )
+    add_video_options(faces, "frames sampled per video, spread evenly over the clip (16)")
+    add_quiet(faces)
+    faces.set_defaults(func=cmd_faces)
+
     pred = command(
         "predict",
-        "fake-probabilities, labels and top reasons for images",
-        "deepfeat predict model/ photos/ --out predictions.csv",
+        "fake-probabilities, labels and top reasons for images and videos",
+        "deepfeat predict model/ photos/ clip.mp4 --out predictions.csv",
     )
     pred.add_argument("model", help="model folder or .zip written by 'train'")
-    pred.add_argument("inputs", nargs="+", help="images, folders, globs, lists or datasets")
-    pred.add_argument("--out", help="CSV to write ('-' for stdout); one image prints JSON")
+    pred.add_argument(
+        "inputs",
+        nargs="+",
+        help="images, videos, folders (of either), globs, lists or datasets",
+    )
+    pred.add_argument(
+        "--out",
+        help="CSV to write ('-' for stdout); one image or one video prints JSON",
+    )
+    pred.add_argument(
+        "--aggregate",
+        choices=("mean", "logit", "topk"),
+        default=DEFAULT_AGGREGATE,
+        help="videos: how frame probabilities make one per video: mean probability, mean "
+        f"log-odds, mean of the top quarter (default {DEFAULT_AGGREGATE}, chosen by "
+        "docs/benchmarks_video.md)",
+    )
+    pred.add_argument(
+        "--per-frame", action="store_true", help="videos: add a row per sampled frame"
+    )
+    add_video_options(pred, "videos: frames scored per video, spread evenly (16)")
     pred.add_argument("--top", type=int, default=3, help="reasons listed per image (3)")
     pred.add_argument(
         "--threshold",

@@ -36,12 +36,57 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
+    from ._video import integer_columns, split_inputs, video_rows
+
     det = configure_model(load_model(args.model), args)
     set_threshold(det, args)
-    data = prediction_input(det, args.inputs)
+    specs, videos = split_inputs(args.inputs)
+    parts = [image_rows(det, prediction_input(det, specs), args.top)] if specs else []
+    if videos:
+        parts.append(video_rows(det, videos, args))
+    out = integer_columns(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
+    if videos and "kind" in out.columns:
+        out["kind"] = out["kind"].fillna("image")
+    failed = out["probability_fake"].isna().to_numpy()
+    if specs:
+        warn_out_of_domain(det, out[out["kind"].eq("image")] if "kind" in out.columns else out)
+    if not args.out and (len(out) == 1 or (len(videos) == 1 and not specs)):
+        rows = [
+            {
+                k: (
+                    None
+                    if v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                    else (bool(v) if isinstance(v, np.bool_) else v)
+                )
+                for k, v in r.items()
+            }
+            for r in out.to_dict("records")
+        ]
+        row = {k: v for k, v in rows[0].items() if not (k == "frame" and v is None)}
+        if len(rows) > 1:  # --per-frame: the frames of the one video
+            keep = ("path", "probability_fake")
+            row["frames"] = [
+                {k: v for k, v in r.items() if v is not None or k in keep} for r in rows[1:]
+            ]
+        row["threshold"] = det.threshold
+        print(json.dumps(row, indent=2, default=float))
+    else:
+        target = args.out or "-"
+        if target == "-":
+            out.to_csv(sys.stdout, index=False)
+        else:
+            out.to_csv(target, index=False)
+            print(f"wrote {target}: {int((~failed).sum())} predictions, {int(failed.sum())} failed")
+    return EXIT_NOTHING_USABLE if failed.all() else EXIT_OK
+
+
+def image_rows(det, data, top: int):
+    """One row per image: probability, label, group contributions, reasons, error."""
+    import numpy as np
+
     feats = det.extract(data)  # extracted once, then explained
     fails = det.extraction_failures_
-    ex = det.explain(feats, top=args.top)
+    ex = det.explain(feats, top=top)
     failed = feats.isna().all(axis=1).to_numpy()
     proba = np.where(failed, np.nan, ex["proba"].to_numpy(dtype=float))
     label = np.where(failed, "", np.where(proba >= det.threshold, "fake", "real"))
@@ -58,24 +103,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out["domain_score"] = ex["domain_score"].to_numpy(dtype=float)
     out["in_domain"] = ex["in_domain"].to_numpy()
     out["domain_reasons"] = [domain_text(r) for r in ex["domain_reasons"]]
-    warn_out_of_domain(det, out)
-    if len(out) == 1 and not args.out:
-        row = {
-            k: (None if (isinstance(v, float) and np.isnan(v)) or v is pd.NA else v)
-            for k, v in out.iloc[0].to_dict().items()
-        }
-        if row["in_domain"] is not None:
-            row["in_domain"] = bool(row["in_domain"])
-        row["threshold"] = det.threshold
-        print(json.dumps(row, indent=2, default=float))
-    else:
-        target = args.out or "-"
-        if target == "-":
-            out.to_csv(sys.stdout, index=False)
-        else:
-            out.to_csv(target, index=False)
-            print(f"wrote {target}: {int((~failed).sum())} predictions, {int(failed.sum())} failed")
-    return EXIT_NOTHING_USABLE if failed.all() else EXIT_OK
+    return out
 
 
 def domain_text(deviations: list) -> str:
