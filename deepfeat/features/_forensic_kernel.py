@@ -178,7 +178,7 @@ def _spectral_peaks(residual: np.ndarray) -> list[float]:
     bins = np.arange(n_bins)
 
     def at(freq: float) -> float:
-        b = int(round(freq * side))
+        b = round(freq * side)
         return float(score[max(0, b - 1) : min(n_bins, b + 2)].max())
 
     jpeg8 = max(at(1 / 8), at(3 / 8))

@@ -225,7 +225,7 @@ def pixel_free_work(
     return blocks, failures + group_failures, (images if need_images else [None] * len(items))
 
 
-def native_side(groups: dict[str, GroupWork]) -> int | None | bool:
+def native_side(groups: dict[str, GroupWork]) -> int | bool | None:
     """What :func:`decode_slice` keeps of the native pixels for the ``native`` groups:
     ``False`` (no such group), ``None`` (whole images) or the largest centre-crop side."""
     sides = [w.native_side for w in groups.values() if w.native]
@@ -247,7 +247,7 @@ def decode_slice(
     offset: int,
     max_pixels: int | None,
     crop: Any = None,
-    native: int | None | bool = False,
+    native: int | bool | None = False,
 ) -> tuple[list[np.ndarray | None], list[dict[str, str]], list[np.ndarray | None]]:
     """Decoded (and cropped) images of a slice, ``None`` where that failed, with failures.
 
