@@ -231,8 +231,10 @@ def _texture(image: np.ndarray, y: np.ndarray, residual: np.ndarray) -> list[flo
         den = np.sqrt(var[a] * var[b])
         with np.errstate(invalid="ignore", divide="ignore"):
             corrs.append(np.where(den > 1e-6, cov / den, np.nan))
-    with np.errstate(invalid="ignore"):
-        rgbcorr = np.nanmean(np.stack(corrs), axis=0) if np.isfinite(corrs).any() else corrs[0]
+    stacked = np.stack(corrs)
+    finite = np.isfinite(stacked)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a patch without any: NaN
+        rgbcorr = np.where(finite, stacked, 0).sum(axis=0) / finite.sum(axis=0)
     n_third = max(1, (ph * pw) // 3)
     order = np.argsort(diversity, kind="stable")
     out = []
