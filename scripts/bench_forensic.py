@@ -150,14 +150,11 @@ def single_feature_auc(sets, tables) -> pd.DataFrame:
 
 
 def _transformed(image: np.ndarray, kind: str) -> np.ndarray:
-    import cv2
+    from deepfeat import degrade
 
     if kind == "jpeg q90":
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    h, w = image.shape[:2]
-    return cv2.resize(image, (round(w * 0.9), round(h * 0.9)), interpolation=cv2.INTER_AREA)
+        return degrade(image, kinds="jpeg", jpeg_quality=(90, 90))
+    return degrade(image, kinds="downscale", scale=(0.9, 0.9))  # area interpolation
 
 
 def stability(sets: dict[str, pd.DataFrame]) -> pd.DataFrame:

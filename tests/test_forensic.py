@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfeat import ForensicResiduals, ImageFeatures, residual_traces
+from deepfeat import ForensicResiduals, ImageFeatures, degrade, residual_traces
 from deepfeat.features._forensic_kernel import FORENSIC_FEATURE_NAMES
 
 NAMES = list(FORENSIC_FEATURE_NAMES)
@@ -30,8 +30,7 @@ def _textured(seed=1, side=256) -> np.ndarray:
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return degrade(image, kinds="jpeg", jpeg_quality=(quality, quality))
 
 
 def _up(image: np.ndarray, factor: int, interpolation: int) -> np.ndarray:
