@@ -251,3 +251,27 @@ def test_transform_of_paths_records_failures(tmp_path):
     out = f.transform([str(bad)])
     assert np.isnan(out).all() and isinstance(f.failures_, pd.DataFrame)
     assert len(f.failures_) == 1
+
+
+# ----------------------------------------------------------------- stability on real faces
+@pytest.mark.realdata
+def test_stability_under_jpeg_resave_and_resize(dfdc_dir, k140_dir):
+    """A JPEG re-save at q90 moves every column little against how faces differ; a 0.9×
+    resize erases the grid columns (block boundary, ×2 phase), as it erases real traces."""
+    from deepfeat import load_dataset, load_image
+
+    paths = [p for d in (dfdc_dir, k140_dir) for p in load_dataset(d)["path"].iloc[:30]]
+    images = [load_image(p) for p in paths]
+    base = np.vstack([residual_traces(im) for im in images]).astype(float)
+    spread = np.nanstd(base, axis=0)
+
+    def ratio(**kw) -> dict[str, float]:
+        moved = np.vstack([residual_traces(degrade(im, **kw)) for im in images])
+        return dict(zip(NAMES, np.nanmedian(np.abs(moved - base), axis=0) / spread))
+
+    jpeg = ratio(kinds="jpeg", jpeg_quality=(90, 90))
+    assert max(jpeg.values()) < 0.4, jpeg
+    resized = ratio(kinds="downscale", scale=(0.9, 0.9))
+    assert min(resized["jpeg_block_h"], resized["jpeg_block_v"]) > 0.8, resized
+    for name in ("peak_max", "peak_top3", "tex_rich_rgbcorr"):
+        assert resized[name] < 0.5, (name, resized[name])
