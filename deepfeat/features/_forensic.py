@@ -34,7 +34,8 @@ class ForensicResiduals(ImageTransformer):
     ----------
     max_side : int or None, default=512
         Centred crop of native pixels (never resized) of at most ``max_side`` px a side; it
-        bounds the cost on photos (about 10 ms at 256 px, 30 ms at 512 px on one core).
+        bounds the cost on photos (10–17 ms at 256 px, 33–47 ms at 512 px on one core,
+        ``docs/benchmarks_forensic.md``).
         ``None`` reads the whole image.
     on_error : {"raise", "record"}, default="raise"
         ``"record"``: an unreadable input gives a NaN row and a row in ``failures_``.
