@@ -2,7 +2,8 @@
 
 Three feature groups -- frozen ONNX CNN embeddings (``cnn_*``), azimuthal FFT spectra
 (``fft_*``) and file metadata (``meta_*``) -- are extracted from every image into one named
-float32 table, and an imbalance-aware XGBoost model learns on it.
+float32 table, and an imbalance-aware XGBoost model learns on it. A fourth, opt-in group
+(``forensic_*``) measures residual generation traces at native resolution.
 
 Public names are imported lazily, so ``import deepfeat`` is cheap and does no work; the
 heavy dependencies (onnxruntime, xgboost, matplotlib) load on first use.
@@ -30,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "CNNEmbedder": ".features._cnn",
     "radial_spectrum": ".features._fft_kernel",
     "FFTSpectrum": ".features._fft",
+    "ForensicResiduals": ".features._forensic",
+    "residual_traces": ".features._forensic_kernel",
     "read_metadata": ".features._meta_kernel",
     "MetadataFeatures": ".features._meta",
     "ImageFeatures": ".features._combined",
@@ -53,6 +56,7 @@ __all__ = [
     "DeepfakeDetector",
     "FFTSpectrum",
     "FaceCropper",
+    "ForensicResiduals",
     "ImageFeatures",
     "ImageLoadError",
     "MetadataFeatures",
@@ -70,6 +74,7 @@ __all__ = [
     "predict_video",
     "radial_spectrum",
     "read_metadata",
+    "residual_traces",
     "self_blend",
     "upsample_trace",
     "write_face_layout",
@@ -86,6 +91,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .features._combined import ImageFeatures
     from .features._fft import FFTSpectrum
     from .features._fft_kernel import radial_spectrum
+    from .features._forensic import ForensicResiduals
+    from .features._forensic_kernel import residual_traces
     from .features._meta import MetadataFeatures
     from .features._meta_kernel import read_metadata
     from .synthesis import degrade, make_pseudo_fakes, self_blend, upsample_trace

@@ -206,7 +206,7 @@ def dict_of(value_check: Check, *, keys: Sequence[str] | None = None) -> Check:
 # ----------------------------------------------------------------------------- the card
 _NAME = string(256, min_len=1)
 _NAMES = list_of(_NAME, min_len=1, max_len=200_000, unique=True)
-_GROUPS = list_of(one_of(*GROUPS), min_len=1, max_len=3, unique=True)
+_GROUPS = list_of(one_of(*GROUPS), min_len=1, max_len=len(GROUPS), unique=True)
 _NUMBERS = list_of(FINITE, min_len=1, max_len=MAX_ITEMS)
 
 #: DeepfakeDetector parameters (parameters not listed here go through ``anything`` and the
@@ -336,7 +336,10 @@ TRANSFORMER_PARAMS: dict[str, tuple[Check, bool]] = {
 
 _TRANSFORMER = obj(
     {
-        "class": (one_of("CNNEmbedder", "FFTSpectrum", "MetadataFeatures"), True),
+        "class": (
+            one_of("CNNEmbedder", "FFTSpectrum", "ForensicResiduals", "MetadataFeatures"),
+            True,
+        ),
         "params": (obj(TRANSFORMER_PARAMS), False),
         "state": (anything, False),
     },

@@ -6,8 +6,10 @@ must never become features, the label vocabulary and the feature-name rule.
 
 Examples
 --------
->>> from deepfeat._schema import GROUPS, feature_group, is_feature_name
+>>> from deepfeat._schema import DEFAULT_GROUPS, GROUPS, feature_group, is_feature_name
 >>> GROUPS
+('cnn', 'fft', 'forensic', 'meta')
+>>> DEFAULT_GROUPS
 ('cnn', 'fft', 'meta')
 >>> feature_group("cnn_s4_mean_012")
 'cnn'
@@ -25,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "CLASS_FOLDER_NAMES",
+    "DEFAULT_GROUPS",
     "EXTRACTOR_KEY",
     "FAILURE_COLUMNS",
     "FEATURE_NAME",
@@ -41,7 +44,11 @@ __all__ = [
 ]
 
 #: The feature groups, in the fixed column order of the output.
-GROUPS: tuple[str, ...] = ("cnn", "fft", "meta")
+GROUPS: tuple[str, ...] = ("cnn", "fft", "forensic", "meta")
+
+#: The groups computed and trained on unless asked otherwise (``forensic`` is opt-in: it did
+#: not improve the leave-one-source-out numbers, ``docs/benchmarks_forensic.md``).
+DEFAULT_GROUPS: tuple[str, ...] = ("cnn", "fft", "meta")
 
 #: Columns of a failure record: one row per input that produced no features.
 FAILURE_COLUMNS: list[str] = ["path", "stage", "reason"]

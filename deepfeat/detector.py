@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _inputs, _persist, _training, _verdict
 from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
-from ._schema import GROUPS, ModelFileError, encode_labels
+from ._schema import DEFAULT_GROUPS, ModelFileError, encode_labels
 from ._stacking import model_matrix
 from .features._combined import ImageFeatures
 from .video import predict_video
@@ -58,7 +58,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    feature_groups : sequence of {"cnn", "fft", "meta"}, default=("cnn", "fft", "meta")
+    feature_groups : sequence of {"cnn", "fft", "forensic", "meta"}, default=("cnn", "fft", "meta")
         Feature groups to use (for paths and datasets: to extract).
     groups : deprecated
         The old name of ``feature_groups`` (it read like the CV ``groups`` of :meth:`fit`);
@@ -240,7 +240,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        feature_groups: Any = GROUPS,
+        feature_groups: Any = DEFAULT_GROUPS,
         *,
         groups: Any = "deprecated",
         features: ImageFeatures | None = None,

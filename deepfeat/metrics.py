@@ -22,7 +22,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-from ._schema import feature_group
+from ._schema import GROUPS, feature_group
 
 logger = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ def source_report(
         raise ValueError(f"source has {n} entries for {len(features)} rows")
     keep = np.ones(n, dtype=bool) if y is None else np.asarray(y).astype(int) == 0
     g = as_groups(groups, n)
-    cols = [c for c in features.columns if feature_group(str(c)) in ("cnn", "fft", "meta")]
+    cols = [c for c in features.columns if feature_group(str(c)) in GROUPS]
     by_group: dict[str, list[str]] = {}
     for c in cols:
         by_group.setdefault(feature_group(str(c)), []).append(c)

@@ -195,3 +195,16 @@ def test_file_digest_refuses_special_files(tmp_path):
         file_digest(fifo)
     with pytest.raises(OSError, match="character device"):
         file_digest("/dev/zero")
+
+
+def test_forensic_group_keys_the_cache_only_when_on():
+    # the opt-in group must leave the default extractor's cache (and every cache written
+    # before it existed) valid: the default digest is pinned for this version and backbone
+    import deepfeat
+    from deepfeat._schema import DEFAULT_GROUPS
+
+    default = settings_digest(ImageFeatures().fit())
+    with_forensic = settings_digest(ImageFeatures(groups=(*DEFAULT_GROUPS, "forensic")).fit())
+    assert with_forensic != default
+    if deepfeat.__version__ == "0.1.0":
+        assert default == "6f770fcacd87b112"

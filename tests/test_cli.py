@@ -583,3 +583,19 @@ def test_train_on_several_inputs_audits_the_sources(tmp_path, capsys):
     card = json.loads((tmp_path / "m" / "card.json").read_text())
     assert card["source_warnings"] and card["training"]["sources"] == ["alpha", "beta"]
     assert main(["train", paths[0], paths[0], "--out", str(tmp_path / "m2"), "-q"]) == 1
+
+
+def test_extract_and_train_with_the_opt_in_forensic_group(tmp_path, demo_dir):
+    import pandas as pd
+
+    feats = tmp_path / "f.parquet"
+    args = ["extract", str(demo_dir), "--out", str(feats), "--groups", "fft,forensic", "-q"]
+    assert main(args) == 0
+    cols = pd.read_parquet(feats).columns
+    assert any(c.startswith("forensic_npr2") for c in cols) and not any(
+        c.startswith("meta_") for c in cols
+    )
+    model = tmp_path / "m"
+    assert main(["train", str(feats), "--out", str(model), "--groups", "forensic", "-q"]) == 0
+    card = json.loads((model / "card.json").read_text())
+    assert {n.split("_", 1)[0] for n in card["feature_names"]} == {"forensic"}

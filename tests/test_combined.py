@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from deepfeat import ImageFeatures, ImageLoadError, MetadataFeatures, load_dataset
-from deepfeat._schema import GROUPS, feature_group
+from deepfeat._schema import DEFAULT_GROUPS, GROUPS, feature_group
 
 
 @pytest.fixture(scope="module")
@@ -15,14 +15,18 @@ def small(demo_dir):
     return load_dataset(demo_dir).iloc[:16].reset_index(drop=True)
 
 
+def test_default_groups_leave_forensic_out():
+    assert ImageFeatures().groups == DEFAULT_GROUPS == ("cnn", "fft", "meta")
+
+
 def test_columns_are_named_ordered_and_unique(small):
-    feats = ImageFeatures().set_output(transform="pandas")
+    feats = ImageFeatures(groups=GROUPS[::-1]).set_output(transform="pandas")
     table = feats.fit_transform(small)
     names = list(feats.get_feature_names_out())
     assert list(table.columns) == names
     assert len(set(names)) == len(names)
     groups = [feature_group(n) for n in names]
-    assert groups == sorted(groups, key=GROUPS.index)  # cnn block, then fft, then meta
+    assert groups == sorted(groups, key=GROUPS.index)  # cnn, fft, forensic, then meta
     assert set(groups) == set(GROUPS)
     assert all(n == n.lower() and "__" not in n for n in names)
     assert table.dtypes.unique().tolist() == [np.float32]

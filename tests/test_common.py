@@ -18,6 +18,7 @@ from deepfeat import (
     CNNEmbedder,
     DeepfakeDetector,
     FFTSpectrum,
+    ForensicResiduals,
     ImageFeatures,
     MetadataFeatures,
     load_dataset,
@@ -26,8 +27,10 @@ from deepfeat import (
 TRANSFORMERS = [
     CNNEmbedder(batch_size=4),
     FFTSpectrum(),
+    ForensicResiduals(),
     MetadataFeatures(),
     ImageFeatures(groups=("fft", "meta")),
+    ImageFeatures(groups=("forensic",)),
 ]
 ALL = [*TRANSFORMERS, DeepfakeDetector(n_estimators=10)]
 

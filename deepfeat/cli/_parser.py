@@ -23,7 +23,8 @@ def add_extract_options(p: argparse.ArgumentParser, cache_default: str) -> None:
         "--groups",
         type=groups_arg,
         default=("cnn", "fft", "meta"),
-        help="feature groups, comma separated (default cnn,fft,meta)",
+        help="feature groups, comma separated: cnn, fft, forensic (opt-in residual traces "
+        "at native resolution), meta (default cnn,fft,meta)",
     )
     p.add_argument(
         "--jobs",

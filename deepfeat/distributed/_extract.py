@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._schema import EXTRACTOR_KEY, GROUPS
+from .._schema import DEFAULT_GROUPS, EXTRACTOR_KEY
 from ._client import require_dask
 from ._workers import extract_partition, failure_frame, prepare_extractor, settings_key
 
@@ -192,7 +192,7 @@ def extract_features(
     paths_or_dataset: Any,
     client: Client | None = None,
     *,
-    groups: Sequence[str] = GROUPS,
+    groups: Sequence[str] = DEFAULT_GROUPS,
     partition_size: int = DEFAULT_PARTITION_SIZE,
     extractor: ImageFeatures | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -216,7 +216,7 @@ def extract_features(
         dtypes (its partition lengths are computed once) and needs a fitted ``extractor``.
     client : distributed.Client, optional
         Cluster to run on (default: the current default client / scheduler).
-    groups : sequence of {"cnn", "fft", "meta"}, default=("cnn", "fft", "meta")
+    groups : sequence of {"cnn", "fft", "forensic", "meta"}, default=("cnn", "fft", "meta")
         Feature groups when ``extractor`` is ``None``.
     partition_size : int, default=256
         Inputs per partition (task). Keep it a multiple of the extractor's ``batch_size``

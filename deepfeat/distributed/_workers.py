@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._schema import FAILURE_COLUMNS, GROUPS
+from .._schema import DEFAULT_GROUPS, FAILURE_COLUMNS
 from ._client import default_client, require_dask
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def warm_worker(extractor: Any, key: str) -> float:
 
 
 def warm_up(
-    client: Client | None, extractor: ImageFeatures, *, groups: Sequence[str] = GROUPS
+    client: Client | None, extractor: ImageFeatures, *, groups: Sequence[str] = DEFAULT_GROUPS
 ) -> dict[str, float]:
     """Load the extractor (and the CNN's onnxruntime session) on every worker now.
 

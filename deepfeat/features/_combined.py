@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._io import DEFAULT_MAX_PIXELS, ImageLoadError
-from .._schema import FAILURE_COLUMNS, GROUPS, feature_group
+from .._schema import DEFAULT_GROUPS, FAILURE_COLUMNS, GROUPS, feature_group
 from ._base import as_items
 from ._work import (
     GroupWork,
@@ -23,6 +23,7 @@ from ._work import (
     decode_slice,
     effective_jobs,
     group_blocks,
+    native_side,
     pixel_free_work,
     start_workers,
     worker_pool,
@@ -44,6 +45,10 @@ def _default_transformer(group: str):
         # the 14 local-consistency columns: +0.009 grouped AUC on DFDC and k140 at ~1 ms
         # per image (docs/benchmarks_generalisation.md, recipe "+local")
         return FFTSpectrum(local=True)
+    if group == "forensic":
+        from ._forensic import ForensicResiduals
+
+        return ForensicResiduals()
     from ._meta import MetadataFeatures
 
     return MetadataFeatures()
@@ -104,12 +109,12 @@ def _decode_ahead(tasks: list[tuple]) -> Iterator[tuple[int, tuple]]:
     spectrum and metadata did not (measured in ``scripts/bench_extract.py``).
     """
 
-    def decode(items, offset, _groups, _need, max_pixels, crop):
-        return decode_slice(items, offset, max_pixels, crop)
+    def decode(items, offset, groups, _need, max_pixels, crop):
+        return decode_slice(items, offset, max_pixels, crop, native_side(groups))
 
-    for k, (images, failures) in _one_ahead(tasks, decode):
+    for k, (images, failures, natives) in _one_ahead(tasks, decode):
         items, offset, groups, need_images, _, _ = tasks[k]
-        blocks, more = group_blocks(items, offset, groups, images)
+        blocks, more = group_blocks(items, offset, groups, images, natives)
         yield k, (blocks, failures + more, images if need_images else [None] * len(items))
 
 
@@ -168,20 +173,23 @@ def _phased(tasks: list[tuple], executor: Any, n_parts: int) -> Iterator[tuple[i
 class ImageFeatures(TransformerMixin, BaseEstimator):
     """All feature groups of every image, concatenated into one named float32 table.
 
-    Each image is decoded once; the spectrum (``fft``) and metadata (``meta``) groups run per
-    image (in ``n_jobs`` worker processes), the CNN runs batched in one onnxruntime session
-    in the calling process. Columns come in the fixed order ``cnn_*``, ``fft_*``, ``meta_*``.
+    Each image is decoded once; the spectrum (``fft``), residual-trace (``forensic``) and
+    metadata (``meta``) groups run per image (in ``n_jobs`` worker processes), the CNN runs
+    batched in one onnxruntime session in the calling process. Columns come in the fixed
+    order ``cnn_*``, ``fft_*``, ``forensic_*``, ``meta_*``.
 
     Parameters
     ----------
-    groups : sequence of {"cnn", "fft", "meta"}, default=("cnn", "fft", "meta")
-        Which groups to compute.
-    cnn, fft, meta : transformer or None, default=None
+    groups : sequence of {"cnn", "fft", "forensic", "meta"}, default=("cnn", "fft", "meta")
+        Which groups to compute. ``forensic`` (:class:`~deepfeat.ForensicResiduals`, residual
+        traces at native resolution) is opt-in: it did not improve the leave-one-source-out
+        benchmark (``docs/benchmarks_forensic.md``).
+    cnn, fft, forensic, meta : transformer or None, default=None
         Configured group transformers (:class:`~deepfeat.CNNEmbedder`,
-        :class:`~deepfeat.FFTSpectrum`, :class:`~deepfeat.MetadataFeatures`); ``None`` uses
-        the defaults (for ``fft``: ``FFTSpectrum(local=True)``, the spectrum plus the
-        ``fft_local_*`` centre-vs-surround statistics). Nested parameters work:
-        ``ImageFeatures(cnn=CNNEmbedder(batch_size=8))``.
+        :class:`~deepfeat.FFTSpectrum`, :class:`~deepfeat.ForensicResiduals`,
+        :class:`~deepfeat.MetadataFeatures`); ``None`` uses the defaults (for ``fft``:
+        ``FFTSpectrum(local=True)``, the spectrum plus the ``fft_local_*`` centre-vs-surround
+        statistics). Nested parameters work: ``ImageFeatures(cnn=CNNEmbedder(batch_size=8))``.
     crop_faces : bool or FaceCropper, default=False
         Crop the largest face before the pixel features (metadata still reads the file).
     batch_size : int, default=64
@@ -204,7 +212,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     max_pixels : int or None
         Decompression-bomb limit passed to :func:`deepfeat.load_image`.
     canonical_size : int or None, default=256
-        Scale policy of the pixel groups (``cnn``, ``fft``): images (or face crops) whose
+        Scale policy of the pixel groups (``cnn``, ``fft``; ``forensic`` always reads the
+        native pixels, centre-cropped to its ``max_side``): images (or face crops) whose
         shorter side exceeds this are down-scaled to it (area interpolation); smaller ones
         stay native; nothing is enlarged (enlarging would add the very up-sampling trace
         that marks generated images). ``None``: native resolution (each group then
@@ -236,11 +245,12 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        groups: Sequence[str] = GROUPS,
+        groups: Sequence[str] = DEFAULT_GROUPS,
         *,
         cnn: Any = None,
         fft: Any = None,
         meta: Any = None,
+        forensic: Any = None,
         crop_faces: Any = False,
         batch_size: int = 64,
         n_jobs: int | None = None,
@@ -253,6 +263,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         self.cnn = cnn
         self.fft = fft
         self.meta = meta
+        self.forensic = forensic
         self.crop_faces = crop_faces
         self.batch_size = batch_size
         self.n_jobs = n_jobs
@@ -327,7 +338,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the output columns (``cnn_*``, ``fft_*``, ``meta_*``)."""
+        """Names of the output columns (``cnn_*``, ``fft_*``, ``forensic_*``, ``meta_*``)."""
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
@@ -412,10 +423,13 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                     "per-image groups run as a picklable per-input function (see "
                     "FFTSpectrum.kernel, MetadataFeatures.kernel)"
                 )
+            native = bool(getattr(tr, "native_resolution", False))
             work[group] = GroupWork(
                 width=len(tr.get_feature_names_out()),
                 kernel=tr.kernel(),
                 from_file=group == "meta" or not getattr(tr, "needs_pixels", True),
+                native=native,
+                native_side=getattr(tr, "max_side", None) if native else None,
             )
         return work
 

@@ -28,6 +28,7 @@ BACKBONE_NAME = "backbone.onnx"
 _TRANSFORMERS = {
     "CNNEmbedder": "._cnn",
     "FFTSpectrum": "._fft",
+    "ForensicResiduals": "._forensic",
     "MetadataFeatures": "._meta",
 }
 

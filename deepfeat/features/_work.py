@@ -34,6 +34,7 @@ __all__ = [
     "group_blocks",
     "item_name",
     "log_failures",
+    "native_side",
     "pixel_free_work",
     "run_isolating",
     "start_workers",
@@ -89,11 +90,18 @@ class GroupWork:
         ``MetadataFeatures.kernel()``).
     from_file : bool
         The kernel reads the original file (metadata), not the decoded or cropped pixels.
+    native : bool
+        The kernel reads the pixels before the scale policy shrinks them (after the face
+        crop), centre-cropped to ``native_side`` (residual traces, ``forensic``).
+    native_side : int or None
+        Bound of that centre crop (the memory held per image until the kernel runs).
     """
 
     width: int
     kernel: Callable[[Any], np.ndarray]
     from_file: bool = False
+    native: bool = False
+    native_side: int | None = None
 
 
 class Rescale:
@@ -118,10 +126,15 @@ class Rescale:
 
     def crop(self, image: np.ndarray) -> np.ndarray | None:
         """The rescaled image (``None`` when the face crop found nothing)."""
-        if self.crop_first is not None:
-            image = self.crop_first.crop(image)
-            if image is None:
-                return None
+        face = self.face(image)
+        return None if face is None else self.shrink(face)
+
+    def face(self, image: np.ndarray) -> np.ndarray | None:
+        """The face crop alone (the image itself without a cropper)."""
+        return image if self.crop_first is None else self.crop_first.crop(image)
+
+    def shrink(self, image: np.ndarray) -> np.ndarray:
+        """The scale policy alone: the image itself unless its shorter side is over ``size``."""
         h, w = image.shape[:2]
         short = min(h, w)
         if short <= self.size:
@@ -207,22 +220,56 @@ def pixel_free_work(
     images : list
         Decoded images (``None`` for failures, or all ``None`` when not needed).
     """
-    images, failures = decode_slice(items, offset, max_pixels, crop)
-    blocks, group_failures = group_blocks(items, offset, groups, images)
+    images, failures, natives = decode_slice(items, offset, max_pixels, crop, native_side(groups))
+    blocks, group_failures = group_blocks(items, offset, groups, images, natives)
     return blocks, failures + group_failures, (images if need_images else [None] * len(items))
 
 
+def native_side(groups: dict[str, GroupWork]) -> int | bool | None:
+    """What :func:`decode_slice` keeps of the native pixels for the ``native`` groups:
+    ``False`` (no such group), ``None`` (whole images) or the largest centre-crop side."""
+    sides = [w.native_side for w in groups.values() if w.native]
+    if not sides:
+        return False
+    return None if None in sides else max(int(v) for v in sides if v is not None)
+
+
+def _centre(image: np.ndarray, side: int | None) -> np.ndarray:
+    if side is None:
+        return image
+    h, w = image.shape[:2]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return image[top : top + side, left : left + side].copy()
+
+
 def decode_slice(
-    items: Sequence[Any], offset: int, max_pixels: int | None, crop: Any = None
-) -> tuple[list[np.ndarray | None], list[dict[str, str]]]:
-    """Decoded (and cropped) images of a slice, ``None`` where that failed, with failures."""
+    items: Sequence[Any],
+    offset: int,
+    max_pixels: int | None,
+    crop: Any = None,
+    native: int | bool | None = False,
+) -> tuple[list[np.ndarray | None], list[dict[str, str]], list[np.ndarray | None]]:
+    """Decoded (and cropped) images of a slice, ``None`` where that failed, with failures.
+
+    ``native`` (see :func:`native_side`): when not ``False`` and ``crop`` is a
+    :class:`Rescale` that shrank an image, the third list holds the image before the
+    shrink, centre-cropped to ``native`` px a side; ``None`` elsewhere (the image itself is
+    native).
+    """
     images: list[np.ndarray | None] = [None] * len(items)
+    natives: list[np.ndarray | None] = [None] * len(items)
     failures: list[dict[str, str]] = []
     for i, item in enumerate(items):
         try:
             img = decode_item(item, max_pixels)
             if crop is not None:
-                cropped = crop.crop(img)
+                if native is not False and isinstance(crop, Rescale):
+                    face = crop.face(img)
+                    cropped = None if face is None else crop.shrink(face)
+                    if cropped is not None and cropped is not face:
+                        natives[i] = _centre(face, native)
+                else:
+                    cropped = crop.crop(img)
                 if cropped is None:
                     failures.append(
                         {
@@ -236,7 +283,7 @@ def decode_slice(
             images[i] = img
         except (ImageLoadError, ValueError) as exc:
             failures.append(failure_record(item_name(item, offset + i), "load", exc))
-    return images, failures
+    return images, failures, natives
 
 
 def group_blocks(
@@ -244,8 +291,10 @@ def group_blocks(
     offset: int,
     groups: dict[str, GroupWork],
     images: Sequence[np.ndarray | None],
+    natives: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
-    """Feature blocks of the per-image groups for the inputs that decoded."""
+    """Feature blocks of the per-image groups for the inputs that decoded (``native``
+    groups read ``natives[i]`` where :func:`decode_slice` kept one)."""
     n = len(items)
     ok = [i for i in range(n) if images[i] is not None]
     failures: list[dict[str, str]] = []
@@ -253,8 +302,14 @@ def group_blocks(
     for group, work in groups.items():
         block = np.full((n, work.width), np.nan, dtype=np.float32)
         for i in ok:
+            if work.from_file:
+                source = items[i]
+            elif work.native and natives is not None and natives[i] is not None:
+                source = natives[i]
+            else:
+                source = images[i]
             try:
-                block[i] = work.kernel(items[i] if work.from_file else images[i])
+                block[i] = work.kernel(source)
             except Exception as exc:  # one bad input never stops the slice
                 failures.append(failure_record(item_name(items[i], offset + i), group, exc))
         blocks[group] = block
@@ -268,7 +323,7 @@ def _ready() -> bool:
     import exifread  # noqa: F401
     import scipy.fft  # noqa: F401
 
-    from . import _fft_kernel, _meta_kernel  # noqa: F401
+    from . import _fft_kernel, _forensic_kernel, _meta_kernel  # noqa: F401
 
     return True
 

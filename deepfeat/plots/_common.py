@@ -35,6 +35,7 @@ CLASS_COLORS: dict[int, str] = {0: "#1f77b4", 1: "#d62728"}
 GROUP_COLORS: dict[str, str] = {
     "cnn": "#4c72b0",
     "fft": "#dd8452",
+    "forensic": "#8172b2",
     "meta": "#55a868",
     "other": "#8c8c8c",
 }

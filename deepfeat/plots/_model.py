@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._schema import LABEL_NAMES
+from .._schema import GROUPS, LABEL_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -35,7 +35,7 @@ __all__ = [
 # -------------------------------------------------------------------------------- model
 def _group_of(name: str) -> str:
     group = str(name).split("_", 1)[0]
-    return group if group in ("cnn", "fft", "meta") else "other"
+    return group if group in GROUPS else "other"
 
 
 def _importance_series(source: Any, attr: str) -> pd.Series:
