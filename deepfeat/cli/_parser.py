@@ -12,6 +12,7 @@ from ._common import EXIT_OK, EXIT_USER_ERROR, UserError, configure_logging, gro
 from ._dask import add_dask_options
 from ._extract import cmd_demo, cmd_extract
 from ._score import cmd_ablation, cmd_evaluate, cmd_predict, cmd_report
+from ._serve import add_serve_arguments, cmd_serve
 from ._train import cmd_train
 
 logger = logging.getLogger(__name__)
@@ -260,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_predict_options(rep)
     rep.set_defaults(func=cmd_report)
+
+    srv = command(
+        "serve",
+        "a saved model as a local HTTP service with a drop-an-image page (deepfeat[serve])",
+        "deepfeat serve model/ --port 8000 --reference real_faces/",
+    )
+    add_serve_arguments(srv)
+    add_predict_options(srv)
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -33,14 +33,33 @@ logger = logging.getLogger(__name__)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
     det = configure_model(load_model(args.model), args)
     set_threshold(det, args)
     data = prediction_input(det, args.inputs)
+    out = prediction_table(det, data, top=args.top)
+    failed = out["label"].eq("").to_numpy()
+    if len(out) == 1 and not args.out:
+        print(json.dumps(json_row(out.iloc[0], det.threshold), indent=2, default=float))
+    else:
+        target = args.out or "-"
+        if target == "-":
+            out.to_csv(sys.stdout, index=False)
+        else:
+            out.to_csv(target, index=False)
+            print(f"wrote {target}: {int((~failed).sum())} predictions, {int(failed.sum())} failed")
+    return EXIT_NOTHING_USABLE if failed.all() else EXIT_OK
+
+
+def prediction_table(det, data, top: int = 3):
+    """``deepfeat predict``'s rows for ``data`` (a dataset frame with ``path``): one per
+    input, with ``probability_fake``, ``label`` ("" when it failed), ``contrib_*``,
+    ``top_reasons`` and ``error``; ``attrs["features"]`` keeps the extracted table.
+    Shared with ``deepfeat serve``."""
+    import numpy as np
+
     feats = det.extract(data)  # extracted once, then explained
     fails = det.extraction_failures_
-    ex = det.explain(feats, top=args.top)
+    ex = det.explain(feats, top=top)
     failed = feats.isna().all(axis=1).to_numpy()
     proba = np.where(failed, np.nan, ex["proba"].to_numpy(dtype=float))
     label = np.where(failed, "", np.where(proba >= det.threshold, "fake", "real"))
@@ -54,21 +73,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     ]
     reasons = {r["path"]: f"{r['stage']}: {r['reason']}" for r in fails.to_dict("records")}
     out["error"] = [reasons.get(p, "") if f else "" for p, f in zip(out["path"], failed)]
-    if len(out) == 1 and not args.out:
-        row = {
-            k: (None if isinstance(v, float) and np.isnan(v) else v)
-            for k, v in out.iloc[0].to_dict().items()
-        }
-        row["threshold"] = det.threshold
-        print(json.dumps(row, indent=2, default=float))
-    else:
-        target = args.out or "-"
-        if target == "-":
-            out.to_csv(sys.stdout, index=False)
-        else:
-            out.to_csv(target, index=False)
-            print(f"wrote {target}: {int((~failed).sum())} predictions, {int(failed.sum())} failed")
-    return EXIT_NOTHING_USABLE if failed.all() else EXIT_OK
+    out.attrs["features"] = feats
+    return out
+
+
+def json_row(row, threshold: float) -> dict:
+    """One row of :func:`prediction_table` as JSON-ready values (NaN → None), plus the
+    threshold it was labelled with."""
+    import numpy as np
+    import pandas as pd
+
+    out = {}
+    for k, v in row.to_dict().items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        out[k] = None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v
+    out["threshold"] = float(threshold)
+    return out
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
