@@ -49,35 +49,38 @@ def running_server(model: Path, *extra: str, env: dict | None = None):
     """``deepfeat serve MODEL`` in a subprocess; yields its base URL once /healthz answers."""
     port = free_port()
     cmd = [sys.executable, "-m", "deepfeat.cli", "serve", str(model), "--port", str(port), *extra]
-    log = tempfile.TemporaryFile()  # a file, not a pipe: the server never blocks on it
-    proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise AssertionError(f"server exited {proc.returncode}: {log.read().decode()}")
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not answer /healthz within 120 s")
-            time.sleep(0.25)
-        yield url
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: the server never blocks on it
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            _wait_healthy(proc, url, log)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"server exited {proc.returncode}: {log.read().decode()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("server did not answer /healthz within 120 s")
+        time.sleep(0.25)
 
 
 def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
@@ -220,9 +223,11 @@ def test_page_in_a_real_browser(server, trained, tmp_path):
             outside = []
             page.on(
                 "request",
-                lambda r: None
-                if r.url.startswith((server, f"blob:{server}"))  # thumbnails: local blobs
-                else outside.append(r.url),
+                lambda r: (
+                    None
+                    if r.url.startswith((server, f"blob:{server}"))  # thumbnails: local blobs
+                    else outside.append(r.url)
+                ),
             )
             page.goto(f"{server}/")
             # (locators, not wait_for_function: the page's CSP forbids eval, rightly)
