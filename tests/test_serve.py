@@ -358,3 +358,12 @@ def test_warm_up_fails_on_a_model_that_cannot_score(tmp_path):
 
     with pytest.raises(Exception, match="fitted"):
         PredictionService(DeepfakeDetector()).start()
+
+
+def test_serve_command_errors_are_user_errors(tmp_path, model, capsys):
+    from deepfeat.cli import main
+
+    assert main(["serve", str(tmp_path / "no_model")]) == 1
+    assert "deepfeat serve: error:" in capsys.readouterr().err
+    assert main(["serve", str(model[1]), "--threshold", "2"]) == 1
+    assert "--threshold must be in [0, 1]" in capsys.readouterr().err

@@ -7,10 +7,11 @@ in one batch), writes the uploads into a private temporary folder (mode 0700, re
 when the batch is done) and calls :func:`deepfeat.cli._score.prediction_table`, the
 code behind ``deepfeat predict``, so both give the same fields for the same file.
 
-The extractor is documented thread-safe for ``transform_with_failures`` and
-onnxruntime's ``InferenceSession.run`` may be called from several threads; the session
-is created once, by a warm-up prediction in :meth:`PredictionService.start`, before any
-worker thread runs.
+The extractor is documented thread-safe for ``transform_with_failures``, and
+onnxruntime's ``InferenceSession.run`` may be called from several threads at once (its
+maintainers: sessions are stateless, microsoft/onnxruntime issues 114, 5558, 22967); the
+session is created once, by a warm-up prediction in :meth:`PredictionService.start`,
+before any worker thread runs. The detector keeps ``extraction_failures_`` per thread.
 """
 
 from __future__ import annotations
