@@ -6,7 +6,15 @@ import argparse
 import os
 import sys
 
-from ._common import EXIT_OK, UserError, configure_model, load_model, set_threshold, stage_line
+from ._common import (
+    EXIT_OK,
+    UserError,
+    add_threshold_options,
+    configure_model,
+    load_model,
+    set_threshold,
+    stage_line,
+)
 
 TOKEN_ENV = "DEEPFEAT_TOKEN"
 
@@ -15,22 +23,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model folder or .zip written by 'train'")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        help="decision threshold on probability_fake (default: the model's)",
-    )
-    p.add_argument(
-        "--fpr",
-        type=float,
-        help="choose the threshold so that at most this share of the real images of "
-        "--reference is flagged as fake",
-    )
-    p.add_argument(
-        "--reference",
-        metavar="INPUT",
-        help="real images (or labelled data: its reals are used): their mean radial spectrum "
+    add_threshold_options(
+        p,
+        "real images (or labelled data: its reals are used): their mean radial spectrum "
         "is drawn next to each image's on the page, and --fpr is measured on them",
+        default="the model's",
     )
     p.add_argument(
         "--token",
