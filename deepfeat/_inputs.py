@@ -404,12 +404,32 @@ def check_feature_table(X: pd.DataFrame, cols: list[str]) -> None:
             "each feature must appear once"
         )
     bad, n_inf = [], 0
-    for c in cols:  # column by column: no copy of the whole table
+    try:
+        where = X.columns.get_indexer(cols)  # positions: label look-ups are slow on 1000s
+    except Exception:  # duplicated non-feature columns: no positional index
+        where = None
+    # slices of columns: no copy of the whole table, and not one access per column
+    step = max(1, 4_000_000 // max(len(X), 1))
+    for start in range(0, len(cols), step):
+        part = cols[start : start + step]
         try:
-            n = int(np.isinf(np.asarray(X[c], dtype=np.float32)).sum())
+            if where is None:
+                raise ValueError
+            inf = np.isinf(X.iloc[:, where[start : start + step]].to_numpy(dtype=np.float32))
         except (TypeError, ValueError):
-            continue  # not numeric: the conversion that follows explains it
-        if n:
+            inf = None  # a non-numeric column: look at each of this slice
+        if inf is not None:
+            found = [(c, int(n)) for c, n in zip(part, inf.sum(axis=0)) if n]
+        else:
+            found = []
+            for c in part:
+                try:
+                    n = int(np.isinf(np.asarray(X[c], dtype=np.float32)).sum())
+                except (TypeError, ValueError):
+                    continue  # not numeric: the conversion that follows explains it
+                if n:
+                    found.append((c, n))
+        for c, n in found:
             bad.append(c)
             n_inf += n
     if bad:

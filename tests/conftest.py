@@ -50,6 +50,22 @@ def demo_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A demo set, its fft+meta features parquet and a model trained on it (CLI and
+    service tests share it; nothing may change it)."""
+    from deepfeat import make_demo_dataset
+    from deepfeat.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    demo = make_demo_dataset(root / "demo", n_images=120, random_state=2)
+    feats = root / "feats.parquet"
+    assert main(["extract", str(demo), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
+    model = root / "model"
+    assert main(["train", str(feats), "--out", str(model), "-q"]) == 0
+    return demo, feats, model
+
+
 def heavy_modules_after(code: str) -> list[str]:
     """Which of scikit-learn, pandas, onnxruntime a fresh interpreter has imported after
     running ``code`` (for the tests that keep worker and CLI start-up light)."""

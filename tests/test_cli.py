@@ -314,20 +314,6 @@ def test_every_option_has_help_text():
     assert not absent, f"options missing from --help: {absent}"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A demo set, its fft+meta features parquet and a model trained on it."""
-    from deepfeat import make_demo_dataset
-
-    root = tmp_path_factory.mktemp("trained")
-    demo = make_demo_dataset(root / "demo", n_images=120, random_state=2)
-    feats = root / "feats.parquet"
-    assert main(["extract", str(demo), "--out", str(feats), "--groups", "fft,meta", "-q"]) == 0
-    model = root / "model"
-    assert main(["train", str(feats), "--out", str(model), "-q"]) == 0
-    return demo, feats, model
-
-
 def test_train_prints_one_line_per_stage(tmp_path, trained, capsys):
     _, feats, _ = trained
     capsys.readouterr()

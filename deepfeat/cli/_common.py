@@ -242,6 +242,22 @@ def reason_text(row: Any) -> str:
     return "; ".join(f"{name} {value:+.3f}" for name, value in row)
 
 
+def add_threshold_options(p: Any, reference_help: str, default: str) -> None:
+    """``--threshold T | --fpr F --reference INPUT`` (read by :func:`set_threshold`)."""
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help=f"decision threshold on probability_fake (default: {default})",
+    )
+    p.add_argument(
+        "--fpr",
+        type=float,
+        help="choose the threshold so that at most this share of the real images of "
+        "--reference is flagged as fake (e.g. 0.05)",
+    )
+    p.add_argument("--reference", metavar="INPUT", help=reference_help)
+
+
 def set_threshold(det: Any, args: argparse.Namespace) -> None:
     """``--threshold T`` or ``--fpr F --reference INPUT`` (reals of INPUT)."""
     import numpy as np

@@ -8,10 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ._common import EXIT_OK, EXIT_USER_ERROR, UserError, configure_logging, groups_arg
+from ._common import (
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    UserError,
+    add_threshold_options,
+    configure_logging,
+    groups_arg,
+)
 from ._dask import add_dask_options
 from ._extract import cmd_demo, cmd_extract
 from ._score import cmd_ablation, cmd_evaluate, cmd_predict, cmd_report
+from ._serve import add_serve_arguments, cmd_serve
 from ._train import cmd_train
 from ._video import add_video_options, cmd_faces
 
@@ -255,21 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_video_options(pred, "videos: frames scored per video, spread evenly (16)")
     pred.add_argument("--top", type=int, default=3, help="reasons listed per image (3)")
-    pred.add_argument(
-        "--threshold",
-        type=float,
-        help="decision threshold on probability_fake (default: the model's, 0.5 unless set)",
-    )
-    pred.add_argument(
-        "--fpr",
-        type=float,
-        help="choose the threshold so that at most this share of the real images of "
-        "--reference is flagged as fake (e.g. 0.05)",
-    )
-    pred.add_argument(
-        "--reference",
-        metavar="INPUT",
-        help="with --fpr: labelled data (its reals are used) or a folder of real images",
+    add_threshold_options(
+        pred,
+        "with --fpr: labelled data (its reals are used) or a folder of real images",
+        default="the model's, 0.5 unless set",
     )
     add_predict_options(pred)
     pred.set_defaults(func=cmd_predict)
@@ -318,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_predict_options(rep)
     rep.set_defaults(func=cmd_report)
+
+    srv = command(
+        "serve",
+        "a saved model as a local HTTP service with a drop-an-image page (deepfeat[serve])",
+        "deepfeat serve model/ --port 8000 --reference real_faces/",
+    )
+    add_serve_arguments(srv)
+    add_predict_options(srv)
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 
