@@ -144,12 +144,25 @@ class DomainModel:
 
     def deviations(self, X: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
         """Per row, the ``top`` features furthest from training (standardised, signed)."""
+        return self.assess(X, top, only_outside=False)[1]
+
+    def assess(
+        self, X: np.ndarray, top: int = 3, only_outside: bool = True
+    ) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+        """:meth:`score` and :meth:`deviations` from one standardisation of ``X``.
+
+        With ``only_outside`` the deviations are listed for out-of-domain rows only
+        (score > 1; the others get an empty list).
+        """
         Z = self._standardise(self._check(X))
-        order = np.argsort(-np.abs(Z), axis=1)[:, :top]
-        return [
-            [(self.columns_[j], float(Z[i, j])) for j in order[i] if abs(Z[i, j]) > 3.0]
-            for i in range(len(Z))
-        ]
+        t2, spe = self._parts(Z)
+        scores = np.maximum(t2 / self.t2_norm_, spe / self.spe_norm_) / self.threshold_
+        listed = scores > 1.0 if only_outside else np.ones(len(Z), dtype=bool)
+        out: list[list[tuple[str, float]]] = [[] for _ in range(len(Z))]
+        for i in np.flatnonzero(listed):
+            order = np.argsort(-np.abs(Z[i]))[:top]
+            out[i] = [(self.columns_[j], float(Z[i, j])) for j in order if abs(Z[i, j]) > 3.0]
+        return scores, out
 
     def _check(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)

@@ -78,15 +78,13 @@ def explanation(det: Any, values: np.ndarray, top: int) -> pd.DataFrame:
         out["in_domain"] = pd.array([pd.NA] * len(out), dtype="boolean")
         out["domain_reasons"] = [[] for _ in range(len(out))]
     else:
-        scores = domain_scores(det, values, empty)
+        scores, deviations = dom.assess(values, top=top)  # one standardisation for both
+        scores[empty] = np.nan
         out["domain_score"] = scores
         flags = pd.array(scores <= 1.0, dtype="boolean")
         flags[empty] = pd.NA
         out["in_domain"] = flags
-        deviations = dom.deviations(values, top=top)
-        out["domain_reasons"] = [
-            [] if empty[i] or scores[i] <= 1.0 else deviations[i] for i in range(len(out))
-        ]
+        out["domain_reasons"] = [[] if empty[i] else deviations[i] for i in range(len(out))]
     out.attrs["contributions"] = full
     out.attrs["values"] = pd.DataFrame(M, columns=names)
     return out

@@ -684,3 +684,15 @@ def write_topic(out_md: Path, script: str, title: str, res: dict[str, Any]) -> N
         json.dumps(res["results"], indent=1, default=float) + "\n"
     )
     print(f"wrote {out_md}")
+
+
+def run_header(script: str, quick: bool, folds: int, t0: float, sets: dict) -> dict[str, Any]:
+    """The header every topic page starts with: command, start, folds, minutes, load, data."""
+    return {
+        "command": f"python scripts/{script}" + (" --quick" if quick else ""),
+        "started": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "folds": folds,
+        "minutes": (time.perf_counter() - t0) / 60,
+        "load": load_average(),
+        "data": ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
+    }

@@ -271,14 +271,7 @@ def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
         return {"title": TITLE, "markdown": "*Skipped: dev data absent.*", "results": {}}
     data = tables(sets)
     res = run_protocol(data, folds)
-    header = {
-        "command": "python scripts/bench_domain.py" + (" --quick" if quick else ""),
-        "started": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "folds": folds,
-        "minutes": (time.perf_counter() - t0) / 60,
-        "load": bc.load_average(),
-        "data": ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
-    }
+    header = bc.run_header("bench_domain.py", quick, folds, t0, sets)
     return {
         "title": TITLE,
         "markdown": markdown(res, header),

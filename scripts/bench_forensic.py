@@ -350,14 +350,7 @@ def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
     stab = stability(sets)
     ms = speed(sets)
     ver = verdict(summary)
-    header = {
-        "command": "python scripts/bench_forensic.py" + (" --quick" if quick else ""),
-        "started": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "folds": folds,
-        "minutes": (time.perf_counter() - t0) / 60,
-        "load": bc.load_average(),
-        "data": ", ".join(f"{k} {len(v)}" for k, v in sets.items()),
-    }
+    header = bc.run_header("bench_forensic.py", quick, folds, t0, sets)
     return {
         "title": TITLE,
         "markdown": markdown(summary, header, feats, stab, ms, ver),
