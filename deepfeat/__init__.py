@@ -41,12 +41,12 @@ _EXPORTS: dict[str, str] = {
     "ablation": ".evaluation",
     "leakage_report": ".evaluation",
     "grouped_splits": ".evaluation",
-    "FaceCropper": "._face",
+    "FaceCropper": ".face",
     "self_blend": ".synthesis",
     "upsample_trace": ".synthesis",
     "degrade": ".synthesis",
     "make_pseudo_fakes": ".synthesis",
-    "write_face_layout": "._video_faces",
+    "write_face_layout": ".video",
     "predict_video": ".video",
     "aggregate_scores": ".video",
 }
@@ -81,12 +81,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._face import FaceCropper
     from ._io import ImageLoadError, load_image
-    from ._video_faces import write_face_layout
     from .datasets import load_dataset, make_demo_dataset
-    from .detector import DeepfakeDetector
+    from .detector._estimator import DeepfakeDetector
     from .evaluation import ablation, evaluate, grouped_splits, leakage_report
+    from .face._cropper import FaceCropper
     from .features._cnn import CNNEmbedder
     from .features._combined import ImageFeatures
     from .features._fft import FFTSpectrum
@@ -96,7 +95,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .features._meta import MetadataFeatures
     from .features._meta_kernel import read_metadata
     from .synthesis import degrade, make_pseudo_fakes, self_blend, upsample_trace
-    from .video import aggregate_scores, predict_video
+    from .video._faces import write_face_layout
+    from .video._predict import aggregate_scores, predict_video
 
 
 _SUBMODULES = (
@@ -105,6 +105,7 @@ _SUBMODULES = (
     "detector",
     "distributed",
     "evaluation",
+    "face",
     "plots",
     "report",
     "synthesis",

@@ -2,7 +2,9 @@
 
 Every module may import from here; this module imports nothing from ``deepfeat``.
 It holds the feature groups, the failure-record columns, the provenance columns that
-must never become features, the label vocabulary and the feature-name rule.
+must never become features, the label vocabulary, the feature-name rule, and the checks of
+untrusted JSON (:class:`CardError` and the combinators that model cards and extractor JSON
+are checked with: size, depth, type and range of every field before it is used).
 
 Examples
 --------
@@ -19,7 +21,9 @@ Examples
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +36,14 @@ __all__ = [
     "FAILURE_COLUMNS",
     "FEATURE_NAME",
     "GROUPS",
+    "GROUP_LIST",
     "LABEL_NAMES",
     "LEAK_COLUMNS",
+    "MAX_DEPTH",
+    "CardError",
     "ModelFileError",
     "check_groups",
+    "check_json",
     "encode_labels",
     "feature_group",
     "is_feature_column",
@@ -226,3 +234,189 @@ def json_safe(value: Any, *, lenient: bool = False) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+# ----------------------------------------------------------------------------- checked JSON
+# Model cards and extractor JSON come from files someone else may have written: every field
+# is checked by these combinators (size, depth, type, range) before it is used.
+#: Deepest nesting accepted anywhere in a card (real cards nest 5 levels).
+MAX_DEPTH = 12
+#: Longest string accepted anywhere in a card.
+MAX_STRING = 1 << 20
+#: Most items of one list / keys of one object.
+MAX_ITEMS = 1_000_000
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+Check = Callable[[Any, str], None]
+
+
+class CardError(ValueError):
+    """A card field is missing, of the wrong type, out of range or too large."""
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def reject(where: str, expected: str, value: Any) -> None:
+    """Raise the one-line :class:`CardError` of a value that fails a check."""
+    shown = repr(value) if isinstance(value, (bool, int, float)) or value is None else ""
+    shown = shown or (repr(value[:40]) if isinstance(value, str) else _type_name(value))
+    raise CardError(f"{where} must be {expected}, got {shown}")
+
+
+def check_json(value: Any, where: str, max_depth: int = MAX_DEPTH) -> None:
+    """Size and depth limits of an arbitrary JSON value (iterative: no recursion)."""
+    stack = [(value, where, 0)]
+    while stack:
+        item, at, depth = stack.pop()
+        if depth > max_depth:
+            raise CardError(f"{at}: nested deeper than {max_depth} levels")
+        if isinstance(item, str):
+            if len(item) > MAX_STRING:
+                raise CardError(f"{at}: string longer than {MAX_STRING} characters")
+        elif isinstance(item, dict):
+            if len(item) > MAX_ITEMS:
+                raise CardError(f"{at}: more than {MAX_ITEMS} keys")
+            stack.extend((v, f"{at}.{k}", depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            if len(item) > MAX_ITEMS:
+                raise CardError(f"{at}: more than {MAX_ITEMS} items")
+            stack.extend((v, f"{at}[{i}]", depth + 1) for i, v in enumerate(item))
+        elif item is not None and not isinstance(item, (bool, int, float)):
+            raise CardError(f"{at}: not a JSON value ({_type_name(item)})")
+
+
+# ----------------------------------------------------------------------------- checks
+def anything(value: Any, where: str) -> None:
+    check_json(value, where)
+
+
+def null(value: Any, where: str) -> None:
+    if value is not None:
+        reject(where, "null", value)
+
+
+def boolean(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        reject(where, "true or false", value)
+
+
+def integer(lo: int, hi: int) -> Check:
+    def check(value: Any, where: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            reject(where, f"an integer in [{lo}, {hi}]", value)
+
+    return check
+
+
+def number(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False) -> Check:
+    left, right = "(" if open_lo else "[", ")" if open_hi else "]"
+
+    def check(value: Any, where: str) -> None:
+        ok = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and (lo < value if open_lo else lo <= value)
+            and (value < hi if open_hi else value <= hi)
+        )
+        if not ok:
+            reject(where, f"a finite number in {left}{lo:g}, {hi:g}{right}", value)
+
+    return check
+
+
+FINITE = number(-math.inf, math.inf)
+
+
+def string(max_len: int = 256, *, min_len: int = 0) -> Check:
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, str) or not min_len <= len(value) <= max_len:
+            reject(where, f"a string of {min_len}..{max_len} characters", value)
+
+    return check
+
+
+def hex64(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not _HEX64.match(value):
+        reject(where, "a sha256 (64 lowercase hex digits)", value)
+
+
+def one_of(*choices: Any) -> Check:
+    def check(value: Any, where: str) -> None:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            reject(where, f"one of {list(choices)}", value)
+
+    return check
+
+
+def optional(inner: Check) -> Check:
+    def check(value: Any, where: str) -> None:
+        if value is not None:
+            inner(value, where)
+
+    return check
+
+
+def either(*checks: Check, expected: str) -> Check:
+    def check(value: Any, where: str) -> None:
+        for c in checks:
+            try:
+                c(value, where)
+                return
+            except CardError:
+                continue
+        reject(where, expected, value)
+
+    return check
+
+
+def list_of(item: Check, *, max_len: int = MAX_ITEMS, min_len: int = 0, unique=False) -> Check:
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, list):
+            reject(where, "a list", value)
+        if not min_len <= len(value) <= max_len:
+            raise CardError(f"{where} must have {min_len}..{max_len} items, has {len(value)}")
+        for i, v in enumerate(value):
+            item(v, f"{where}[{i}]")
+        if unique and len(set(value)) != len(value):
+            raise CardError(f"{where} has duplicated items")
+
+    return check
+
+
+def obj(fields: dict[str, tuple[Check, bool]], *, extra: Check | None = anything) -> Check:
+    """A JSON object with known fields ``{name: (check, required)}``; others go to ``extra``
+    (``None``: refused)."""
+
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            reject(where, "an object", value)
+        for name, (inner, required) in fields.items():
+            if name in value:
+                inner(value[name], f"{where}.{name}")
+            elif required:
+                raise CardError(f"{where}.{name} is missing")
+        for name in value.keys() - fields.keys():
+            if extra is None:
+                raise CardError(f"{where} has unknown field {name!r}")
+            extra(value[name], f"{where}.{name}")
+
+    return check
+
+
+def dict_of(value_check: Check, *, keys: Sequence[str] | None = None) -> Check:
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            reject(where, "an object", value)
+        for k, v in value.items():
+            if keys is not None and k not in keys:
+                raise CardError(f"{where} has unknown key {k!r} (expected {list(keys)})")
+            value_check(v, f"{where}.{k}")
+
+    return check
+
+
+#: The ``groups`` of a card or an extractor: known groups, no repeats.
+GROUP_LIST = list_of(one_of(*GROUPS), min_len=1, max_len=len(GROUPS), unique=True)

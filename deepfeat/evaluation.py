@@ -186,7 +186,7 @@ def ablation(
     >>> list(res.attrs["summary"].index)
     ['fft', 'meta', 'fft+meta']
     """
-    from .detector import DeepfakeDetector
+    from .detector._estimator import DeepfakeDetector
 
     if not isinstance(X, pd.DataFrame):
         raise TypeError("ablation needs a feature DataFrame (columns cnn_*, fft_*, meta_*)")

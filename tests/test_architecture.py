@@ -8,6 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "deepfeat"
 MAX_LINES = 600
+PACKAGE_FILES = ("__init__.py", "__main__.py")
 
 
 def _modules() -> dict[str, Path]:
@@ -97,15 +98,32 @@ def test_no_module_over_600_lines():
 
 
 def test_nothing_outside_the_detector_uses_its_private_names():
-    """The training recipe is written once: no ``det._xgb`` / ``detector._Calibrator`` & co."""
+    """The training recipe is written once: no ``det._xgb`` / ``detector._Calibrator`` & co.
+    Other parts import the detector's named functions and classes, never a private name."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path.name in ("detector.py",):
+        if path.parent.name == "detector":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("detector"):
+            if isinstance(node, ast.ImportFrom) and "detector" in (node.module or "").split("."):
                 offenders += [
                     f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")
                 ]
     assert offenders == []
+
+
+def test_the_top_floor_has_at_most_five_private_modules():
+    """Conventions, I/O safety, locking (and the version, the ONNX session) at the bottom;
+    every other private module lives in the folder of its part."""
+    private = sorted(p.name for p in PACKAGE.glob("_*.py") if p.name not in PACKAGE_FILES)
+    assert len(private) <= 5, private
+    assert {"_schema.py", "_io.py", "_lock.py"} <= set(private)
+
+
+def test_each_part_is_a_folder_behind_a_small_public_init():
+    for part in ("detector", "face", "video", "report", "datasets", "features"):
+        init = PACKAGE / part / "__init__.py"
+        assert init.is_file(), part
+        assert len(init.read_text().splitlines()) <= 80, part
+    assert not (PACKAGE / "detector.py").exists() and not (PACKAGE / "video.py").exists()

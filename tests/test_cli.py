@@ -420,8 +420,8 @@ def test_report_reads_the_parquet_and_takes_unlabelled_input(tmp_path, trained, 
 
 
 def test_report_training_hint_names_a_real_option():
-    from deepfeat._report_page import _TRAINING_NOTES
     from deepfeat.cli import build_parser
+    from deepfeat.report._page import _TRAINING_NOTES
 
     helps = {
         opt

@@ -23,12 +23,11 @@ from deepfeat import (
     DeepfakeDetector,
     ImageFeatures,
     MetadataFeatures,
-    _training,
     evaluate,
     grouped_splits,
     load_dataset,
 )
-from deepfeat.detector import ModelFileError
+from deepfeat.detector import ModelFileError, _training
 from deepfeat.evaluation import metrics_from_scores
 
 
@@ -123,7 +122,7 @@ def test_calibration(kind):
 @pytest.mark.parametrize("kind", ["isotonic", "sigmoid", "smooth"])
 def test_validation_calibration_quality_is_out_of_sample(kind):
     """The fold a calibration map is fitted on never scores it (isotonic gave ECE 0 there)."""
-    from deepfeat._calibration import Calibrator
+    from deepfeat.detector._calibration import Calibrator
 
     X, y, g = _table(600)
     det = _fast(calibration=kind).fit(X, y, groups=g)
@@ -157,7 +156,7 @@ def test_tiny_validation_fold_reports_no_calibration_quality():
 
 
 def test_smooth_calibration_keeps_distinct_probabilities(tmp_path):
-    from deepfeat._calibration import Calibrator
+    from deepfeat.detector._calibration import Calibrator
 
     rng = np.random.default_rng(0)
     raw = rng.random(2000)
@@ -172,7 +171,7 @@ def test_smooth_calibration_keeps_distinct_probabilities(tmp_path):
 
 
 def test_default_calibration_is_the_measured_choice():
-    from deepfeat._calibration import DEFAULT_CALIBRATION
+    from deepfeat.detector._calibration import DEFAULT_CALIBRATION
 
     assert DeepfakeDetector().calibration == DEFAULT_CALIBRATION == "sigmoid"
     doc = (Path(__file__).resolve().parents[1] / "docs" / "calibration.md").read_text()

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from deepfeat import DeepfakeDetector
-from deepfeat._domain import DomainModel, fit_domain
 from deepfeat.detector import ModelFileError
+from deepfeat.detector._domain import DomainModel, fit_domain
 
 COLS = [f"fft_{i:03d}" for i in range(8)]
 

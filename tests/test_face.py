@@ -24,9 +24,11 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from deepfeat import FaceCropper, ImageFeatures, _face, _mtcnn, load_image
-from deepfeat._face import Face, _extract, _square_box
-from deepfeat._mtcnn import _nms, _pyramid, _resize_down, mtcnn_model_dir
+from deepfeat import FaceCropper, ImageFeatures, load_image
+from deepfeat.face import _cropper as _face
+from deepfeat.face import _mtcnn
+from deepfeat.face._cropper import Face, _extract, _square_box
+from deepfeat.face._mtcnn import _nms, _pyramid, _resize_down, mtcnn_model_dir
 
 
 def _weights_available() -> bool:

@@ -552,8 +552,8 @@ def test_report_with_saved_detector_that_extracts(demo_df, tmp_path):
 
 
 def test_report_training_data_status(demo_df, demo_detector):
-    from deepfeat._report_page import _TRAINING_NOTES
-    from deepfeat._report_page import training_status as _training_status
+    from deepfeat.report._page import _TRAINING_NOTES
+    from deepfeat.report._page import training_status as _training_status
 
     assert _training_status(demo_detector, demo_df, True) == "yes"
     assert _training_status(demo_detector, demo_df, False) == "no"

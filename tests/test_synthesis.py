@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfeat import _training, load_dataset, make_demo_dataset
+from deepfeat import load_dataset, make_demo_dataset
+from deepfeat.detector import _training
 from deepfeat.synthesis import (
     DEGRADATIONS,
     UPSAMPLE_METHODS,

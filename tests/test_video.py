@@ -17,9 +17,9 @@ import pytest
 from test_video_faces import make_demo_clips
 
 from deepfeat import DeepfakeDetector, aggregate_scores, load_dataset, predict_video
-from deepfeat._video_faces import video_inputs
 from deepfeat.cli import main
-from deepfeat.video import selected_frames
+from deepfeat.video._faces import video_inputs
+from deepfeat.video._predict import selected_frames
 
 
 def test_aggregations_by_hand():

@@ -19,14 +19,14 @@ from conftest import face_scene_frames, jittered_frames, write_clip
 from PIL import Image
 
 from deepfeat import FaceCropper, load_dataset, write_face_layout
-from deepfeat._video_faces import LAYOUT_COLUMNS, face_frames, video_inputs
 from deepfeat.cli import main
+from deepfeat.video._faces import LAYOUT_COLUMNS, face_frames, video_inputs
 
 N_FRAMES = 6
 
 
 def needs_mtcnn() -> None:
-    from deepfeat._mtcnn import mtcnn_model_dir
+    from deepfeat.face._mtcnn import mtcnn_model_dir
 
     try:
         mtcnn_model_dir()
@@ -145,7 +145,7 @@ def test_rerun_skips_done_videos_and_redoes_changed_ones(demo_clips, tmp_path):
 
 def test_killed_run_resumes(demo_clips, tmp_path, monkeypatch):
     """A run killed after two videos: the next run does only the others."""
-    from deepfeat import _video_faces
+    from deepfeat.video import _faces as _video_faces
 
     videos = video_inputs([demo_clips])[:5]
     out = tmp_path / "faces"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import write_clip
 
-from deepfeat import _video_io
-from deepfeat._video_io import (
+from deepfeat.video import _io as _video_io
+from deepfeat.video._io import (
     VideoReadError,
     frame_positions,
     is_video_path,

@@ -225,7 +225,7 @@ def report_training(det: Any, out: str) -> int:
 
 def load_model(path: str):
     """The saved detector at ``path`` (:meth:`DeepfakeDetector.load`)."""
-    from ..detector import DeepfakeDetector
+    from ..detector._estimator import DeepfakeDetector
 
     return DeepfakeDetector.load(path)
 
@@ -262,7 +262,7 @@ def set_threshold(det: Any, args: argparse.Namespace) -> None:
     """``--threshold T`` or ``--fpr F --reference INPUT`` (reals of INPUT)."""
     import numpy as np
 
-    from ..datasets import resolve_input
+    from ..datasets._load import resolve_input
 
     if args.threshold is not None:
         if not 0.0 <= args.threshold <= 1.0:
@@ -293,7 +293,7 @@ def set_threshold(det: Any, args: argparse.Namespace) -> None:
 def prediction_input(det, spec_list: Sequence[str]):
     import pandas as pd
 
-    from ..datasets import duplicate_paths, resolve_input
+    from ..datasets._load import duplicate_paths, resolve_input
 
     frames = [resolve_input(s) for s in spec_list]
     data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

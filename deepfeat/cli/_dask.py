@@ -160,7 +160,7 @@ def train_input(args: argparse.Namespace, client: Client) -> tuple[Any, Any]:
     """(dask feature table, extractor) for ``deepfeat train INPUT`` on Dask."""
     import dask.dataframe as dd
 
-    from ..datasets import resolve_input
+    from ..datasets._load import resolve_input
     from ..distributed import extract_features, read_features_parquet
     from ..distributed._extract import drop_failed_rows
     from ..features._spec import extractor_from_json
@@ -212,7 +212,7 @@ def run_train_dask(args: argparse.Namespace, table: pd.DataFrame | None = None) 
     int
         The exit code.
     """
-    from ..detector import DeepfakeDetector
+    from ..detector._estimator import DeepfakeDetector
     from ..distributed import NothingUsableError, fit_dask
     from ._common import EXIT_NOTHING_USABLE, report_training
 

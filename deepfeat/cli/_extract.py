@@ -34,7 +34,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..datasets import load_dataset, make_demo_dataset
-    from ..detector import DeepfakeDetector
+    from ..detector._estimator import DeepfakeDetector
     from ..evaluation import ablation, evaluate, grouped_splits
     from ..features._cache import extract_table
     from ..features._combined import ImageFeatures
@@ -115,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from ..datasets import resolve_input
+    from ..datasets._load import resolve_input
     from ..features._work import start_workers
 
     if not (getattr(args, "scheduler", None) or getattr(args, "dask_local", None)):

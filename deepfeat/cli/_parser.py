@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deepfeat {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from .._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
-    from .._video_io import DEFAULT_AGGREGATE
+    from ..detector._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
+    from ..video._io import DEFAULT_AGGREGATE
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
         return sub.add_parser(

@@ -211,8 +211,8 @@ def cmd_ablation(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..datasets import resolve_input
-    from ..report import write_report
+    from ..datasets._load import resolve_input
+    from ..report._write import write_report
 
     spec = Path(args.input)
     if spec.suffix == ".parquet" and spec.is_file():

@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError(
             f"deepfeat serve needs the optional extra: pip install deepfeat[serve] ({exc})"
         ) from exc
-    from ..datasets import resolve_input
+    from ..datasets._load import resolve_input
 
     limits = ServeLimits(
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),

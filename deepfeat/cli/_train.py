@@ -37,7 +37,7 @@ def training_table(args: argparse.Namespace):
     """
     import pandas as pd
 
-    from ..datasets import resolve_input
+    from ..datasets._load import resolve_input
     from ..features._spec import extractor_from_json
 
     synthesis = bool(getattr(args, "pseudo_fakes", None) or getattr(args, "augment", None))
@@ -178,7 +178,7 @@ def _synthesised_table(args, table: pd.DataFrame, extractor, out_dir: Path, cach
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..detector import DeepfakeDetector
+    from ..detector._estimator import DeepfakeDetector
     from ._dask import dask_requested, run_train_dask
 
     if dask_requested(args):

@@ -52,7 +52,7 @@ def add_video_options(p: argparse.ArgumentParser, frames_help: str) -> None:
 
 def cmd_faces(args: argparse.Namespace) -> int:
     """Videos → ``OUT/faces_<size>/`` + ``OUT/metadata.csv`` (+ ``OUT.errors.csv``)."""
-    from .._video_faces import video_inputs, write_face_layout
+    from ..video._faces import video_inputs, write_face_layout
 
     if args.frames < 1 or args.size < 16 or args.margin < 0 or args.time_budget <= 0:
         raise UserError("--frames >= 1, --size >= 16, --margin >= 0, --time-budget > 0")
@@ -86,8 +86,8 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 def split_inputs(specs: list[str]) -> tuple[list[str], list[str]]:
     """Prediction inputs as (image specs for ``resolve_input``, video files)."""
-    from .._video_io import is_video_path, list_videos
-    from ..datasets import list_images
+    from ..datasets._load import list_images
+    from ..video._io import is_video_path, list_videos
 
     images, videos = [], []
     for spec in specs:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._stacking import PROBE_COLUMN
+from ..detector._stacking import PROBE_COLUMN
 from ._client import default_client, require_dask
 from ._extract import DaskExtraction
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client
 
-    from ..detector import DeepfakeDetector
+    from ..detector._estimator import DeepfakeDetector
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def fit_dask(
 ) -> DeepfakeDetector:
     """Train a :class:`deepfeat.DeepfakeDetector` with ``xgboost.dask`` on a feature table.
 
-    Runs the detector's own training recipe (:mod:`deepfeat._training`, the same code as
+    Runs the detector's own training recipe (:mod:`deepfeat.detector._training`, the same code as
     :meth:`DeepfakeDetector.fit` on a feature table) with the rows on the cluster: rows
     without any feature are left out; ``scale_pos_weight = n_real / n_fake`` is computed
     from the data (unless set); the stacked linear probe (``linear_probe=True``) is fitted
@@ -237,9 +237,10 @@ def fit_dask(
     require_dask()
     import dask.dataframe as dd
 
-    from .. import _inputs, _training
     from .._schema import feature_group, is_feature_column
-    from ..detector import DeepfakeDetector
+    from ..detector._estimator import DeepfakeDetector
+    from ..detector._inputs import feature_groups, prefitted_extractor, table_columns, used_sidecar
+    from ..detector._training import Stages, train
 
     client = default_client(client)
     det = DeepfakeDetector() if detector is None else detector
@@ -252,9 +253,9 @@ def fit_dask(
         ddf = dd.from_pandas(ddf.reset_index(drop=True), npartitions=max(n_workers, 1), sort=True)
     if label not in ddf.columns:
         raise ValueError(f"the feature table has no {label!r} column")
-    wanted = _inputs.feature_groups(det)
+    wanted = feature_groups(det)
     cols = [c for c in ddf.columns if is_feature_column(c) and feature_group(c) in wanted]
-    cols = _inputs.table_columns(det, cols)  # meta_sidecar_* only when sidecar= asks for them
+    cols = table_columns(det, cols)  # meta_sidecar_* only when sidecar= asks for them
     if not cols:
         raise ValueError(f"no feature columns for groups {wanted}")
     has_group = group is not None and group in ddf.columns
@@ -286,13 +287,13 @@ def fit_dask(
     det.feature_names_in_ = det.columns_
     det.n_features_in_ = len(cols)
     if det.features is not None:
-        det.features_ = _inputs.prefitted_extractor(det, cols)
+        det.features_ = prefitted_extractor(det, cols)
     else:
         det.features_ = copy.deepcopy(extractor) if extractor is not None else None
-    det.sidecar_columns_ = _inputs.used_sidecar(det)
-    stage = _training.Stages(det.progress, logging.getLogger("deepfeat.distributed"))
+    det.sidecar_columns_ = used_sidecar(det)
+    stage = Stages(det.progress, logging.getLogger("deepfeat.distributed"))
     backend = DaskBackend(client, block, lens, usable, cols, audit_rows)
-    summary = _training.train(
+    summary = train(
         det, backend, y[usable], g[usable], stage=stage, n_unusable=int((~usable).sum())
     )
     det.training_summary_ = {

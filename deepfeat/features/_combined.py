@@ -293,7 +293,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     def _cropper(self):
         crop = None
         if self.crop_faces is True:
-            from .._face import FaceCropper
+            from ..face._cropper import FaceCropper
 
             crop = FaceCropper()
         elif self.crop_faces is not False and self.crop_faces is not None:

@@ -1,7 +1,7 @@
 """Extractor JSON: the settings of a fitted :class:`~deepfeat.ImageFeatures` as plain data.
 
 Model cards and feature parquet files record the extractor this way (never pickled), and
-:func:`extractor_from_json` rebuilds it after checking the JSON against the card schema and
+:func:`extractor_from_json` rebuilds it after checking the JSON against :data:`EXTRACTOR` and
 the CNN backbone against its recorded sha256.
 """
 
@@ -12,17 +12,71 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._card_schema import CardError
-from .._schema import GROUPS, ModelFileError, json_safe
+from .._schema import (
+    GROUP_LIST,
+    GROUPS,
+    CardError,
+    Check,
+    ModelFileError,
+    anything,
+    dict_of,
+    hex64,
+    integer,
+    json_safe,
+    obj,
+    one_of,
+    optional,
+    string,
+)
 from ._cache import model_sha256
 from ._combined import ImageFeatures
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BACKBONE_NAME", "extractor_from_json", "extractor_to_json"]
+__all__ = ["BACKBONE_NAME", "EXTRACTOR", "extractor_from_json", "extractor_to_json"]
 
 #: A user ONNX backbone saved with the model (the only other file a model folder may hold).
 BACKBONE_NAME = "backbone.onnx"
+
+#: Resource settings of the feature transformers: bounded, so that a card cannot ask for a
+#: billion threads or a batch that holds every image at once (other settings are checked by
+#: the transformer's own validation).
+TRANSFORMER_PARAMS: dict[str, tuple[Check, bool]] = {
+    "n_threads": (optional(integer(1, 1024)), False),
+    "batch_size": (integer(1, 10_000), False),
+    "max_side": (optional(integer(1, 1 << 16)), False),
+    "model": (optional(string(4096, min_len=1)), False),
+}
+
+_TRANSFORMER = obj(
+    {
+        "class": (
+            one_of("CNNEmbedder", "FFTSpectrum", "ForensicResiduals", "MetadataFeatures"),
+            True,
+        ),
+        "params": (obj(TRANSFORMER_PARAMS), False),
+        "state": (anything, False),
+    },
+    extra=None,
+)
+
+EXTRACTOR = obj(
+    {
+        "groups": (GROUP_LIST, False),
+        "params": (
+            obj(
+                {
+                    "batch_size": (integer(1, 10_000), False),
+                    "max_pixels": (optional(integer(1, 10**12)), False),
+                    "canonical_size": (optional(integer(16, 1 << 16)), False),
+                },
+            ),
+            False,
+        ),
+        "transformers": (dict_of(_TRANSFORMER, keys=GROUPS), True),
+        "backbone_sha256": (optional(hex64), False),
+    },
+)
 
 #: Transformer classes an extractor JSON may name, and the modules that define them.
 _TRANSFORMERS = {
@@ -81,8 +135,6 @@ def extractor_from_json(
     missing hash.
     """
     import importlib
-
-    from .._card_schema import EXTRACTOR
 
     try:
         EXTRACTOR(data, "extractor")

@@ -86,8 +86,8 @@ def stream_features(
 
     from .._lock import temporary_name
     from .._schema import FAILURE_COLUMNS
-    from ..features._cache import iter_extract
-    from ..features._spec import extractor_to_json
+    from ._cache import iter_extract
+    from ._spec import extractor_to_json
 
     names = [str(c) for c in extractor.get_feature_names_out()]
     schema = pa.Schema.from_pandas(data, preserve_index=False)

@@ -64,7 +64,7 @@ def as_dataset(dataset: Any) -> pd.DataFrame:
             raise ValueError("the dataset table needs a 'path' column (see deepfeat.load_dataset)")
         return dataset
     if isinstance(dataset, (str, os.PathLike)):
-        from ..datasets import load_dataset
+        from ..datasets._load import load_dataset
 
         return load_dataset(dataset)
     raise TypeError(f"expected a dataset DataFrame or path, got {type(dataset).__name__}")

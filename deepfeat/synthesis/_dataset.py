@@ -115,7 +115,7 @@ def _face_locator(faces: str):
     if faces == "center":
         return None, "center"
     try:
-        from .._face import FaceCropper, mtcnn_model_dir
+        from ..face._cropper import FaceCropper, mtcnn_model_dir
 
         mtcnn_model_dir()
     except ImportError:

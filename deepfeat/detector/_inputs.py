@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ._schema import (
+from .._schema import (
     FAILURE_COLUMNS,
     check_groups,
     encode_labels,
     feature_group,
     is_feature_column,
 )
-from .features._combined import ImageFeatures
-from .features._meta_kernel import sidecar_names
+from ..features._combined import ImageFeatures
+from ..features._meta_kernel import sidecar_names
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def extract(det: Any, X: Any, fit: bool, y: Any = None) -> pd.DataFrame:
         if det.sidecar is not None:
             if "meta" not in feature_groups(det):
                 raise ValueError("sidecar columns are meta features: add 'meta' to groups")
-            from .features._meta import MetadataFeatures
+            from ..features._meta import MetadataFeatures
 
             meta = extractor.meta if extractor.meta is not None else MetadataFeatures()
             extractor.set_params(meta=clone(meta).set_params(sidecar=sidecar_list(det)))
@@ -170,7 +170,7 @@ def extract(det: Any, X: Any, fit: bool, y: Any = None) -> pd.DataFrame:
     if not fit:
         extractor.set_params(progress=bool(det.progress))
     if fit and det.cache_dir is not None:
-        from .features._cache import extract_table
+        from ..features._cache import extract_table
 
         cached, failures = extract_table(
             X, extractor, cache_dir=Path(det.cache_dir) / "features", progress=det.progress
@@ -323,8 +323,8 @@ def synthesise(det: Any, X: Any, y: Any, groups: Any) -> Synthesis:
     temporary folder to delete after extraction (``None`` when synthesized files live under
     ``cache_dir``).
     """
-    from .features._base import as_items
-    from .synthesis import augment_spec, expand_training_set, pseudo_fake_kinds
+    from ..features._base import as_items
+    from ..synthesis import augment_spec, expand_training_set, pseudo_fake_kinds
 
     det.synthesis_failures_ = pd.DataFrame(columns=FAILURE_COLUMNS)
     kinds = pseudo_fake_kinds(det.pseudo_fakes)

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import plots
-from ._report_page import page_html, training_status
-from .plots._common import SPECTRUM_COLUMN, as_dataset, sample_rows
+from .. import plots
+from ..plots._common import SPECTRUM_COLUMN, as_dataset, sample_rows
+from ._page import page_html, training_status
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def split_feature_table(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataF
     input had them), the features part the ``cnn_*``/``fft_*``/``meta_*`` columns, in the
     same row order. Nothing is extracted.
     """
-    from ._schema import GROUPS, feature_group
+    from .._schema import GROUPS, feature_group
 
     table = pd.read_parquet(path)
     feature_cols = [c for c in table.columns if feature_group(str(c)) in GROUPS]
@@ -106,7 +106,7 @@ def _load_detector(detector: Any):
     if detector is None:
         return None
     if isinstance(detector, (str, os.PathLike)):
-        from .detector import DeepfakeDetector
+        from ..detector._estimator import DeepfakeDetector
 
         return DeepfakeDetector.load(detector)
     if not hasattr(detector, "predict_proba") or not hasattr(detector, "explain"):
@@ -327,7 +327,7 @@ def write_report(
     metrics = None
     on_training = "unknown"
     if det is not None:
-        from .metrics import metrics_from_scores
+        from ..metrics import metrics_from_scores
 
         model = "Model"
         proba = det.predict_proba(table)[:, 1]

@@ -2,7 +2,7 @@
 
 :func:`explanation` builds the table of :meth:`DeepfakeDetector.explain` from a feature
 table: exact TreeSHAP contributions summed per feature group, the top features, and the
-out-of-domain columns (:mod:`deepfeat._domain`). Only the detector calls it.
+out-of-domain columns (:mod:`deepfeat.detector._domain`). Only the detector calls it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._schema import GROUPS, feature_group
+from .._schema import GROUPS, feature_group
 from ._stacking import model_matrix
 
 __all__ = ["domain_scores", "explanation", "no_domain_model", "threshold_for_fpr"]

@@ -1,6 +1,6 @@
 """Videos to face crops: the ``faces_224/`` + ``metadata.csv`` layout (``deepfeat faces``).
 
-:func:`face_frames` samples frames of one clip (:func:`deepfeat._video_io.read_frames`) and
+:func:`face_frames` samples frames of one clip (:func:`deepfeat.video._io.read_frames`) and
 cuts the largest face of each with :class:`~deepfeat.FaceCropper`, resized to a square of
 ``size`` pixels; :func:`write_face_layout` writes them as the DFDC layout that
 :func:`deepfeat.load_dataset` reads (``layout="dfdc"``, one row per frame, the source video
@@ -22,9 +22,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._face import FaceCropper, _center_box, _extract, _square_box
-from ._lock import temporary_name
-from ._video_io import (
+from .._lock import temporary_name
+from ..face._cropper import FaceCropper, _center_box, _extract, _square_box
+from ..features._cache import file_digest
+from ._io import (
     DEFAULT_MAX_FRAME_PIXELS,
     DEFAULT_TIME_BUDGET,
     TIME_BUDGET_REASON,
@@ -33,7 +34,6 @@ from ._video_io import (
     list_videos,
     read_frames,
 )
-from .features._cache import file_digest
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def face_frames(
         as ``"skip"``: a frame without a face is recorded, never guessed). ``None`` takes
         the centre square of every frame instead, for clips that are face crops already.
     max_pixels, time_budget
-        Bounds of :func:`deepfeat._video_io.read_frames`.
+        Bounds of :func:`deepfeat.video._io.read_frames`.
 
     Yields
     ------
@@ -298,7 +298,7 @@ def write_face_layout(
     crop_faces : bool, default=True
         ``False`` takes the centre square of each frame (clips already cropped to a face).
     max_pixels, time_budget
-        Per-video bounds of :func:`deepfeat._video_io.read_frames`.
+        Per-video bounds of :func:`deepfeat.video._io.read_frames`.
     progress : bool, default=False
         A tqdm bar over the videos.
 

@@ -1,8 +1,8 @@
 """Model files of :class:`~deepfeat.DeepfakeDetector`: ``card.json`` + ``model.ubj``.
 
 Nothing is pickled. Loading trusts nothing: sizes are checked before reading, the card
-against a schema (:mod:`deepfeat._card_schema`), the XGBoost file by a strict parser
-(:mod:`deepfeat._ubj`) and the CNN backbone by its sha256.
+against a schema (:mod:`deepfeat.detector._card_schema`), the XGBoost file by a strict parser
+(:mod:`deepfeat.detector._ubj`) and the CNN backbone by its sha256.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from .._io import open_regular
+from .._schema import ModelFileError, json_safe
+from .._version import __version__
+from ..features._spec import BACKBONE_NAME, extractor_from_json, extractor_to_json
 from ._calibration import Calibrator
 from ._card_schema import CARD_MAX_BYTES, CardError, parse_card
 from ._inputs import feature_groups
-from ._io import open_regular
-from ._schema import ModelFileError, json_safe
 from ._stacking import LinearProbe
 from ._training import set_importances
-from ._version import __version__
-from .features._spec import BACKBONE_NAME, extractor_from_json, extractor_to_json
 
 __all__ = ["CARD_FORMAT", "CARD_NAME", "MODEL_NAME", "load", "make_card", "save"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._schema import ModelFileError
+from .._schema import ModelFileError
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def stacked_probe(
     >>> oof.shape, probe.columns
     ((40,), ['a', 'b', 'c'])
     """
-    from .metrics import grouped_splits
+    from ..metrics import grouped_splits
 
     oof = np.full(len(y), np.nan)
     n_splits = int(min(5, len(np.unique(groups)), np.bincount(y, minlength=2).min()))

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from .._schema import GROUPS, feature_group
+from ..metrics import grouped_splits, leakage_report, metrics_from_scores, source_report
 from ._calibration import Calibrator, cross_fitted
-from ._schema import GROUPS, feature_group
 from ._stacking import PROBE_COLUMN, stacked_probe
-from .metrics import grouped_splits, leakage_report, metrics_from_scores, source_report
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def validation_metrics(det: Any, raw: np.ndarray, y: np.ndarray, g: np.ndarray) 
     Uncalibrated scores are out-of-sample on this fold as they are. A calibration map
     fitted on the fold would score itself (isotonic regression then reaches an ECE of 0),
     so the calibrated probabilities are cross-fitted over grouped parts of the fold
-    (:func:`deepfeat._calibration.cross_fitted`); when the fold is too small for that,
+    (:func:`deepfeat.detector._calibration.cross_fitted`); when the fold is too small for that,
     Brier and ECE are left out. ``calibration_evaluation`` says which.
     """
     if det.calibration is None:

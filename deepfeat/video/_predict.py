@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._face import FaceCropper
-from ._video_faces import face_frames, write_jpeg
-from ._video_io import (
+from ..face._cropper import FaceCropper
+from ._faces import face_frames, write_jpeg
+from ._io import (
     AGGREGATIONS,
     DEFAULT_AGGREGATE,
     DEFAULT_MAX_FRAME_PIXELS,
@@ -179,7 +179,7 @@ def predict_video(
     paths : path or sequence of paths
         Video files. A clip that cannot be read gives a row with its reason.
     frames : int, default=16
-        Frames sampled per video, spread evenly (:func:`deepfeat._video_io.read_frames`).
+        Frames sampled per video, spread evenly (:func:`deepfeat.video._io.read_frames`).
     aggregate : {"mean", "logit", "topk"}, default="mean"
         See :func:`aggregate_scores`; the default was chosen by measurement.
     top_k : float, default=0.25

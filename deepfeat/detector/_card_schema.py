@@ -14,206 +14,48 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
-from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._schema import (
+    FINITE,
+    GROUP_LIST,
+    MAX_ITEMS,
+    CardError,
+    Check,
+    anything,
+    boolean,
+    check_json,
+    dict_of,
+    either,
+    hex64,
+    integer,
+    list_of,
+    null,
+    number,
+    obj,
+    one_of,
+    optional,
+    reject,
+    string,
+)
+from ..features._spec import EXTRACTOR
 from ._calibration import CALIBRATIONS
-from ._schema import GROUPS
 
-__all__ = ["CARD_MAX_BYTES", "EXTRACTOR", "MAX_DEPTH", "CardError", "check_json", "parse_card"]
+__all__ = ["CARD_MAX_BYTES", "CardError", "parse_card"]
 
 #: Largest ``card.json`` read (bytes); real cards are a few hundred KiB.
 CARD_MAX_BYTES = 16 * 1024 * 1024
-#: Deepest nesting accepted anywhere in a card (real cards nest 5 levels).
-MAX_DEPTH = 12
-#: Longest string accepted anywhere in a card.
-MAX_STRING = 1 << 20
-#: Most items of one list / keys of one object.
-MAX_ITEMS = 1_000_000
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-Check = Callable[[Any, str], None]
-
-
-class CardError(ValueError):
-    """A card field is missing, of the wrong type, out of range or too large."""
-
-
-def _type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _fail(where: str, expected: str, value: Any) -> None:
-    shown = repr(value) if isinstance(value, (bool, int, float)) or value is None else ""
-    shown = shown or (repr(value[:40]) if isinstance(value, str) else _type_name(value))
-    raise CardError(f"{where} must be {expected}, got {shown}")
-
-
-def check_json(value: Any, where: str, max_depth: int = MAX_DEPTH) -> None:
-    """Size and depth limits of an arbitrary JSON value (iterative: no recursion)."""
-    stack = [(value, where, 0)]
-    while stack:
-        item, at, depth = stack.pop()
-        if depth > max_depth:
-            raise CardError(f"{at}: nested deeper than {max_depth} levels")
-        if isinstance(item, str):
-            if len(item) > MAX_STRING:
-                raise CardError(f"{at}: string longer than {MAX_STRING} characters")
-        elif isinstance(item, dict):
-            if len(item) > MAX_ITEMS:
-                raise CardError(f"{at}: more than {MAX_ITEMS} keys")
-            stack.extend((v, f"{at}.{k}", depth + 1) for k, v in item.items())
-        elif isinstance(item, list):
-            if len(item) > MAX_ITEMS:
-                raise CardError(f"{at}: more than {MAX_ITEMS} items")
-            stack.extend((v, f"{at}[{i}]", depth + 1) for i, v in enumerate(item))
-        elif item is not None and not isinstance(item, (bool, int, float)):
-            raise CardError(f"{at}: not a JSON value ({_type_name(item)})")
-
-
-# ----------------------------------------------------------------------------- checks
-def anything(value: Any, where: str) -> None:
-    check_json(value, where)
-
-
-def null(value: Any, where: str) -> None:
-    if value is not None:
-        _fail(where, "null", value)
-
-
-def boolean(value: Any, where: str) -> None:
-    if not isinstance(value, bool):
-        _fail(where, "true or false", value)
-
-
-def integer(lo: int, hi: int) -> Check:
-    def check(value: Any, where: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            _fail(where, f"an integer in [{lo}, {hi}]", value)
-
-    return check
-
-
-def number(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False) -> Check:
-    left, right = "(" if open_lo else "[", ")" if open_hi else "]"
-
-    def check(value: Any, where: str) -> None:
-        ok = (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and (lo < value if open_lo else lo <= value)
-            and (value < hi if open_hi else value <= hi)
-        )
-        if not ok:
-            _fail(where, f"a finite number in {left}{lo:g}, {hi:g}{right}", value)
-
-    return check
-
-
-FINITE = number(-math.inf, math.inf)
-
-
-def string(max_len: int = 256, *, min_len: int = 0) -> Check:
-    def check(value: Any, where: str) -> None:
-        if not isinstance(value, str) or not min_len <= len(value) <= max_len:
-            _fail(where, f"a string of {min_len}..{max_len} characters", value)
-
-    return check
-
-
-def hex64(value: Any, where: str) -> None:
-    if not isinstance(value, str) or not _HEX64.match(value):
-        _fail(where, "a sha256 (64 lowercase hex digits)", value)
-
-
-def one_of(*choices: Any) -> Check:
-    def check(value: Any, where: str) -> None:
-        if not any(type(value) is type(c) and value == c for c in choices):
-            _fail(where, f"one of {list(choices)}", value)
-
-    return check
-
-
-def optional(inner: Check) -> Check:
-    def check(value: Any, where: str) -> None:
-        if value is not None:
-            inner(value, where)
-
-    return check
-
-
-def either(*checks: Check, expected: str) -> Check:
-    def check(value: Any, where: str) -> None:
-        for c in checks:
-            try:
-                c(value, where)
-                return
-            except CardError:
-                continue
-        _fail(where, expected, value)
-
-    return check
-
-
-def list_of(item: Check, *, max_len: int = MAX_ITEMS, min_len: int = 0, unique=False) -> Check:
-    def check(value: Any, where: str) -> None:
-        if not isinstance(value, list):
-            _fail(where, "a list", value)
-        if not min_len <= len(value) <= max_len:
-            raise CardError(f"{where} must have {min_len}..{max_len} items, has {len(value)}")
-        for i, v in enumerate(value):
-            item(v, f"{where}[{i}]")
-        if unique and len(set(value)) != len(value):
-            raise CardError(f"{where} has duplicated items")
-
-    return check
-
-
-def obj(fields: dict[str, tuple[Check, bool]], *, extra: Check | None = anything) -> Check:
-    """A JSON object with known fields ``{name: (check, required)}``; others go to ``extra``
-    (``None``: refused)."""
-
-    def check(value: Any, where: str) -> None:
-        if not isinstance(value, dict):
-            _fail(where, "an object", value)
-        for name, (inner, required) in fields.items():
-            if name in value:
-                inner(value[name], f"{where}.{name}")
-            elif required:
-                raise CardError(f"{where}.{name} is missing")
-        for name in value.keys() - fields.keys():
-            if extra is None:
-                raise CardError(f"{where} has unknown field {name!r}")
-            extra(value[name], f"{where}.{name}")
-
-    return check
-
-
-def dict_of(value_check: Check, *, keys: Sequence[str] | None = None) -> Check:
-    def check(value: Any, where: str) -> None:
-        if not isinstance(value, dict):
-            _fail(where, "an object", value)
-        for k, v in value.items():
-            if keys is not None and k not in keys:
-                raise CardError(f"{where} has unknown key {k!r} (expected {list(keys)})")
-            value_check(v, f"{where}.{k}")
-
-    return check
-
 
 # ----------------------------------------------------------------------------- the card
 _NAME = string(256, min_len=1)
 _NAMES = list_of(_NAME, min_len=1, max_len=200_000, unique=True)
-_GROUPS = list_of(one_of(*GROUPS), min_len=1, max_len=len(GROUPS), unique=True)
 _NUMBERS = list_of(FINITE, min_len=1, max_len=MAX_ITEMS)
 
 #: DeepfakeDetector parameters (parameters not listed here go through ``anything`` and the
 #: estimator's own validation).
 DETECTOR_PARAMS: dict[str, tuple[Check, bool]] = {
-    "feature_groups": (_GROUPS, False),
-    "groups": (_GROUPS, False),  # the old name of feature_groups
+    "feature_groups": (GROUP_LIST, False),
+    "groups": (GROUP_LIST, False),  # the old name of feature_groups
     "features": (null, False),
     "n_estimators": (integer(1, 100_000), False),
     "learning_rate": (number(0, 10, open_lo=True), False),
@@ -267,7 +109,7 @@ def _probe(value: Any, where: str) -> None:
 
 def _calibration(value: Any, where: str) -> None:
     if not isinstance(value, dict):
-        _fail(where, "an object", value)
+        reject(where, "an object", value)
     kind = value.get("kind")
     if kind in ("isotonic", "smooth"):
         obj({"kind": (anything, True), "x": (_NUMBERS, True), "y": (_NUMBERS, True)}, extra=None)(
@@ -285,7 +127,7 @@ def _calibration(value: Any, where: str) -> None:
             value, where
         )
     else:
-        _fail(f"{where}.kind", " or ".join(f'"{c}"' for c in CALIBRATIONS), kind)
+        reject(f"{where}.kind", " or ".join(f'"{c}"' for c in CALIBRATIONS), kind)
 
 
 def _domain(value: Any, where: str) -> None:
@@ -324,46 +166,6 @@ _SOURCE_ROW = dict_of(
     either(string(1024), optional(FINITE), boolean, expected="a string, number or boolean")
 )
 
-#: Resource settings of the feature transformers: bounded, so that a card cannot ask for a
-#: billion threads or a batch that holds every image at once (other settings are checked by
-#: the transformer's own validation).
-TRANSFORMER_PARAMS: dict[str, tuple[Check, bool]] = {
-    "n_threads": (optional(integer(1, 1024)), False),
-    "batch_size": (integer(1, 10_000), False),
-    "max_side": (optional(integer(1, 1 << 16)), False),
-    "model": (optional(string(4096, min_len=1)), False),
-}
-
-_TRANSFORMER = obj(
-    {
-        "class": (
-            one_of("CNNEmbedder", "FFTSpectrum", "ForensicResiduals", "MetadataFeatures"),
-            True,
-        ),
-        "params": (obj(TRANSFORMER_PARAMS), False),
-        "state": (anything, False),
-    },
-    extra=None,
-)
-
-EXTRACTOR = obj(
-    {
-        "groups": (_GROUPS, False),
-        "params": (
-            obj(
-                {
-                    "batch_size": (integer(1, 10_000), False),
-                    "max_pixels": (optional(integer(1, 10**12)), False),
-                    "canonical_size": (optional(integer(16, 1 << 16)), False),
-                },
-            ),
-            False,
-        ),
-        "transformers": (dict_of(_TRANSFORMER, keys=GROUPS), True),
-        "backbone_sha256": (optional(hex64), False),
-    },
-)
-
 CARD_FIELDS: dict[str, tuple[Check, bool]] = {
     "format": (string(64), True),
     "format_version": (integer(0, 1_000_000), True),
@@ -373,7 +175,7 @@ CARD_FIELDS: dict[str, tuple[Check, bool]] = {
     "feature_names": (_NAMES, True),
     "model_columns": (_NAMES, False),
     "linear_probe": (optional(_probe), False),
-    "groups": (_GROUPS, False),
+    "groups": (GROUP_LIST, False),
     "params": (obj(DETECTOR_PARAMS), False),
     "threshold": (number(0, 1), False),
     "calibration": (optional(_calibration), False),

@@ -1,8 +1,8 @@
 """``DeepfakeDetector``: imbalance-aware XGBoost on the combined features, with safe save/load.
 
 The estimator stores its parameters and validates them once in :meth:`fit`; the training
-recipe is :mod:`deepfeat._training`, input handling :mod:`deepfeat._inputs`, model files
-:mod:`deepfeat._persist`.
+recipe is ``_training``, input handling ``_inputs``, model files ``_persist`` (all in
+:mod:`deepfeat.detector`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._schema import DEFAULT_GROUPS, ModelFileError, encode_labels
+from ..features._combined import ImageFeatures
+from ..video._predict import predict_video
 from . import _inputs, _persist, _training, _verdict
 from ._calibration import CALIBRATIONS, DEFAULT_CALIBRATION
-from ._schema import DEFAULT_GROUPS, ModelFileError, encode_labels
 from ._stacking import model_matrix
-from .features._combined import ImageFeatures
-from .video import predict_video
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__package__)  # "deepfeat.detector": the public name
 
 __all__ = ["DeepfakeDetector", "ModelFileError", "encode_labels"]
 
@@ -143,7 +143,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         Feature cache (rows keyed by file content and extractor settings) used by ``fit``
         on images, and where synthesized images are kept for reuse (``synthesis/``).
     domain_fpr : float or None, default=0.05
-        The out-of-domain warning (:mod:`deepfeat._domain`): ``fit`` learns what the
+        The out-of-domain warning (:mod:`deepfeat.detector._domain`): ``fit`` learns what the
         training features look like and sets the warning's threshold so that this share of
         *held-out* training images (each scored by a model fitted without its group) is
         flagged; :meth:`domain_score` above 1 then means "unlike anything the detector was
@@ -307,7 +307,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
 
     def _validate_params(self) -> None:
         """Check every parameter (``_parameter_constraints``, then the cross-checks)."""
-        from .synthesis import augment_spec, pseudo_fake_kinds
+        from ..synthesis import augment_spec, pseudo_fake_kinds
 
         super()._validate_params()
         if self.groups != "deprecated":
@@ -469,7 +469,7 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         """How unlike the training images each input is (higher: less alike).
 
         Scores above 1 are out of domain: further from the training features than all but
-        ``domain_fpr`` of held-out training images (:mod:`deepfeat._domain`). The
+        ``domain_fpr`` of held-out training images (:mod:`deepfeat.detector._domain`). The
         detector's verdict on such an image is not to be trusted: it has never seen its
         like. NaN where no feature could be computed.
 
@@ -569,8 +569,8 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         Nothing in the folder or archive is trusted: the files' sizes are checked before
         they are read (``card.json`` at most 16 MiB, ``model.ubj`` 256 MiB, also inside a
         zip before decompressing), every card field is checked against a schema (types,
-        ranges, sizes; :mod:`deepfeat._card_schema`) before it is used, and the XGBoost
-        file is parsed and checked (:mod:`deepfeat._ubj`) before XGBoost's own loader sees
+        ranges, sizes; :mod:`deepfeat.detector._card_schema`) before it is used, and the XGBoost
+        file is parsed and checked (:mod:`deepfeat.detector._ubj`) before XGBoost's own loader sees
         it. The CNN backbone must be the bundled one or ``backbone.onnx`` inside the model
         folder, with the sha256 the card records.
 

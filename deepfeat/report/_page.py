@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._version import __version__
+from .._version import __version__
 
 __all__ = ["page_html", "training_status"]
 

@@ -14,7 +14,7 @@ Speed (2-core CPU, one onnxruntime thread, defaults): roughly 40-55 ms CPU per 7
 15 ms per 224-256 px face crop and 170 ms per 12-megapixel photo -- see
 ``scripts/bench_face.py``.
 
-The MTCNN inference itself (pyramid, proposals, NMS, regression) is :mod:`deepfeat._mtcnn`.
+The MTCNN inference itself (pyramid, proposals, NMS, regression) is :mod:`deepfeat.face._mtcnn`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .._onnx import cpu_session
 from ._mtcnn import (
     _BATCH,
     _CELL,
@@ -44,7 +45,6 @@ from ._mtcnn import (
     _to_square,
     mtcnn_model_dir,
 )
-from ._onnx import cpu_session
 
 logger = logging.getLogger(__name__)
 
@@ -392,10 +392,10 @@ class FaceCropper(BaseEstimator):
     @staticmethod
     def _as_image(image: Any) -> np.ndarray:
         if isinstance(image, (str, os.PathLike, bytes)):
-            from ._io import load_image
+            from .._io import load_image
 
             return load_image(image)
-        from ._io import as_rgb_uint8
+        from .._io import as_rgb_uint8
 
         return as_rgb_uint8(image)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._schema import ModelFileError
+from .._schema import ModelFileError
 
 __all__ = ["CALIBRATIONS", "DEFAULT_CALIBRATION", "Calibrator", "cross_fitted"]
 
@@ -102,7 +102,7 @@ def cross_fitted(
     Each grouped part of the validation fold is calibrated by a map fitted on the other
     parts. Returns ``(None, 0)`` when the fold is too small for two parts with both classes.
     """
-    from .metrics import grouped_splits
+    from ..metrics import grouped_splits
 
     n_splits = int(min(5, len(np.unique(groups)), np.bincount(y, minlength=2).min()))
     if n_splits < 2:

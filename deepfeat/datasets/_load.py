@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._demo import make_demo_dataset
-from ._schema import CLASS_FOLDER_NAMES, LEAK_COLUMNS
+from .._schema import CLASS_FOLDER_NAMES, LEAK_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +23,6 @@ __all__ = [
     "duplicate_paths",
     "list_images",
     "load_dataset",
-    "make_demo_dataset",
     "resolve_input",
 ]
 
