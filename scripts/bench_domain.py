@@ -122,7 +122,7 @@ def _fold(det, cols, test: pd.DataFrame, data: dict[str, pd.DataFrame], regime) 
 
 def _block_flags(dev: pd.DataFrame, tr, te, data, cols_all: list[str]) -> dict[str, dict]:
     """Flag shares of a domain model on one feature block (union training rows)."""
-    from deepfeat._domain import fit_domain
+    from deepfeat.detector._domain import fit_domain
 
     out = {}
     train, test = dev.iloc[tr], dev.iloc[te]

@@ -17,8 +17,8 @@ differences between them.
 
 **Cost and memory.** Clips of a DFDC face pasted into a scene (``mp4v``), in a child
 process per measurement so that peak RSS is that of the measurement alone: decode only
-(:func:`deepfeat._video_io.read_frames`), decode + MTCNN face crop
-(:func:`deepfeat._video_faces.face_frames`) and the whole ``predict_video`` (+ features and
+(:func:`deepfeat.video._io.read_frames`), decode + MTCNN face crop
+(:func:`deepfeat.video._faces.face_frames`) and the whole ``predict_video`` (+ features and
 scoring), 16 frames per video; then peak RSS against the number of videos and the clip
 length, to show it stays flat.
 
@@ -84,7 +84,7 @@ def write_clips(test, variant: str, n: int) -> Any:
     import pandas as pd
 
     from deepfeat import load_image
-    from deepfeat._video_faces import write_jpeg
+    from deepfeat.video._faces import write_jpeg
 
     folder = CACHE / "clips" / variant
     folder.mkdir(parents=True, exist_ok=True)
@@ -205,8 +205,8 @@ def _scene_clip(path: Path, face: np.ndarray, n: int, size: tuple[int, int]) -> 
 def _child(spec: dict) -> dict:
     """One measurement in this (fresh) process: seconds, frames, peak RSS."""
     from deepfeat import DeepfakeDetector, FaceCropper
-    from deepfeat._video_faces import face_frames
-    from deepfeat._video_io import read_frames
+    from deepfeat.video._faces import face_frames
+    from deepfeat.video._io import read_frames
 
     videos, n = spec["videos"], spec["frames"]
     if spec["stage"] == "predict":
