@@ -5,13 +5,14 @@ Nothing here imports scikit-learn at module level.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .._schema import ModelFileError
 
-__all__ = ["CALIBRATIONS", "DEFAULT_CALIBRATION", "Calibrator", "cross_fitted"]
+__all__ = ["CALIBRATIONS", "DEFAULT_CALIBRATION", "Calibrator", "cross_fitted", "logit"]
 
 #: Calibration maps ``DeepfakeDetector(calibration=...)`` accepts (besides ``None``).
 CALIBRATIONS = ("sigmoid", "isotonic", "smooth")
@@ -36,7 +37,7 @@ class Calibrator:
 
     @classmethod
     def fit(cls, kind: str, proba: np.ndarray, y: np.ndarray) -> Calibrator:
-        proba = np.clip(np.asarray(proba, dtype=float), 1e-6, 1 - 1e-6)
+        proba = np.clip(np.asarray(proba, dtype=float), _CLIP, 1 - _CLIP)
         if kind in ("isotonic", "smooth"):
             from sklearn.isotonic import IsotonicRegression
 
@@ -52,11 +53,39 @@ class Calibrator:
         return cls(kind, {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])})
 
     def __call__(self, proba: np.ndarray) -> np.ndarray:
-        proba = np.clip(np.asarray(proba, dtype=float), 1e-6, 1 - 1e-6)
+        proba = np.clip(np.asarray(proba, dtype=float), _CLIP, 1 - _CLIP)
         if self.kind in ("isotonic", "smooth"):
             return np.interp(proba, self.params["x"], self.params["y"])
         z = self.params["a"] * np.log(proba / (1 - proba)) + self.params["b"]
         return 1.0 / (1.0 + np.exp(-z))
+
+    def margin_at(self, threshold: float) -> float:
+        """The smallest raw log-odds whose calibrated probability reaches ``threshold``.
+
+        A raw score at or above it is calibrated to at least ``threshold`` (raw
+        probabilities are clipped to ``[1e-6, 1 - 1e-6]`` first, as in :meth:`__call__`):
+        ``-inf`` when every score reaches it, ``inf`` when none does.
+
+        >>> Calibrator("sigmoid", {"a": 2.0, "b": 1.0}).margin_at(0.5)
+        -0.5
+        >>> Calibrator("isotonic", {"x": [0.1, 0.9], "y": [0.0, 1.0]}).margin_at(0.5)
+        0.0
+        """
+        if self.kind in ("isotonic", "smooth"):
+            x, y = np.asarray(self.params["x"]), np.asarray(self.params["y"])
+            if y[0] >= threshold:
+                return -math.inf
+            if y[-1] < threshold:
+                return math.inf
+            i = int(np.argmax(y >= threshold))  # y is non-decreasing; i >= 1
+            share = (threshold - y[i - 1]) / (y[i] - y[i - 1])
+            return logit(float(x[i - 1] + share * (x[i] - x[i - 1])))
+        a, b = float(self.params["a"]), float(self.params["b"])
+        lo, hi = logit(_CLIP), logit(1 - _CLIP)
+        if a <= 0:  # a constant (or reversed) map: decided by its value at the top score
+            return -math.inf if a * hi + b >= logit(threshold) else math.inf
+        margin = (logit(threshold) - b) / a
+        return -math.inf if margin <= lo else math.inf if margin > hi else margin
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.params}
@@ -72,6 +101,18 @@ class Calibrator:
         if kind == "sigmoid":
             return cls(kind, {"a": float(data["a"]), "b": float(data["b"])})
         raise ModelFileError(f"card: unknown calibration kind {kind!r}")
+
+
+_CLIP = 1e-6
+
+
+def logit(p: float) -> float:
+    """``log(p / (1 - p))``, infinite at 0 and 1."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log(p / (1.0 - p))
 
 
 def step_centres(x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -422,14 +422,20 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         return _inputs.features(self, X, fit=False)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Raw log-odds of "fake" from the trees (before calibration).
+        """Log-odds of "fake" from the trees, measured from the decision threshold.
+
+        The trees' raw margin minus the margin at which the calibrated probability reaches
+        ``threshold``: positive exactly where :meth:`predict` says fake, and ordered as
+        :meth:`predict_proba` (the calibration map is monotone). The ``margin`` of
+        :meth:`explain` is the same number.
 
         Returns
         -------
         numpy.ndarray of shape (n_samples,)
         """
         M, _ = self._matrix(X)
-        return self.model_.predict(M, output_margin=True).astype(float)
+        raw = self.model_.predict(M, output_margin=True).astype(float)
+        return raw - _verdict.threshold_margin(self)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities ``[P(real), P(fake)]`` per sample (calibrated when configured).
@@ -514,7 +520,9 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
             ``domain_score`` and ``in_domain`` (see :meth:`domain_score`; NaN / NA for a
             model without a domain model) and ``domain_reasons`` (for an out-of-domain
             row, the features furthest from training as ``(feature, robust z)``). The
-            contributions of a row sum to its margin. An input whose features all failed
+            contributions of a row sum to its margin (= :meth:`decision_function`: the
+            trees' log-odds measured from the decision threshold, so ``contrib_bias``
+            includes the threshold). An input whose features all failed
             (see ``extraction_failures_``) gets NaN everywhere and no top features.
             ``df.attrs["contributions"]`` holds the
             full per-feature matrix and ``df.attrs["values"]`` the values the trees saw

@@ -13,9 +13,29 @@ import numpy as np
 import pandas as pd
 
 from .._schema import GROUPS, feature_group
+from ._calibration import logit
 from ._stacking import model_matrix
 
-__all__ = ["domain_scores", "explanation", "no_domain_model", "threshold_for_fpr"]
+__all__ = [
+    "domain_scores",
+    "explanation",
+    "no_domain_model",
+    "threshold_for_fpr",
+    "threshold_margin",
+]
+
+
+def threshold_margin(det: Any) -> float:
+    """The trees' log-odds at which ``det`` starts to say fake.
+
+    ``predict`` compares the calibrated probability with ``threshold``; carried back through
+    the (monotone) calibration map, that is one raw margin. ``decision_function`` and the
+    ``margin`` of ``explain`` are measured from it, so that they are positive exactly where
+    ``predict`` says fake.
+    """
+    threshold = float(det.threshold)
+    cal = det.calibrator_
+    return logit(threshold) if cal is None else cal.margin_at(threshold)
 
 
 def threshold_for_fpr(proba: np.ndarray, y: Any, fpr: float) -> float:
@@ -59,14 +79,15 @@ def explanation(det: Any, values: np.ndarray, top: int) -> pd.DataFrame:
     contrib[empty] = np.nan  # an input without features has no score to explain
     names = list(det.model_columns_)
     full = pd.DataFrame(contrib[:, :-1], columns=names)
-    out = pd.DataFrame({"margin": contrib.sum(axis=1)})
+    shift = threshold_margin(det)  # the margin is measured from the decision threshold
+    out = pd.DataFrame({"margin": contrib.sum(axis=1) - shift})
     out["proba"] = det._proba_from_matrix(M)
     out.loc[empty, "proba"] = np.nan
     groups = [feature_group(n) if feature_group(n) in GROUPS else "other" for n in names]
     for group in dict.fromkeys(groups):
         cols = [n for n, g in zip(names, groups) if g == group]
         out[f"contrib_{group}"] = full[cols].sum(axis=1, skipna=False)
-    out["contrib_bias"] = contrib[:, -1]
+    out["contrib_bias"] = contrib[:, -1] - shift
     order = np.argsort(-np.abs(contrib[:, :-1]), axis=1)[:, :top]
     out["top_features"] = [
         [] if empty[i] else [(names[j], float(contrib[i, j])) for j in order[i]]
