@@ -38,7 +38,7 @@ format: $(STAMP_TEST)
 	$(BIN)/ruff check --fix deepfeat tests scripts
 
 benchmark: $(STAMP_TEST)
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache build dist

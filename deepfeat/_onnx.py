@@ -4,7 +4,7 @@ Sessions run on the CPU provider, operators sequentially (``inter_op_num_threads
 ``n_threads`` intra-op threads, quiet logging, and no memory-pattern planning: that keeps one
 pre-planned buffer set per input shape, so memory grew with every new image or batch size
 (+290 MiB over a mixed 224/256-px folder); without it the arena reuses its blocks at the same
-speed (``scripts/bench_extract.py``). onnxruntime is imported on first use only.
+speed (``scripts/benchmarks/bench_extract.py``). onnxruntime is imported on first use only.
 """
 
 from __future__ import annotations

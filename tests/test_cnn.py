@@ -664,7 +664,7 @@ def test_precision_is_validated_and_part_of_the_settings(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------
-# the trimmed graph (scripts/trim_backbone.py)
+# the trimmed graph (scripts/backbone/trim.py)
 # ----------------------------------------------------------------------------------------
 def test_trimmed_graph_runs_for_mid_layers_and_gives_the_full_graphs_features(jpeg_dir):
     from deepfeat.features import _cnn

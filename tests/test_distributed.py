@@ -381,4 +381,4 @@ def test_docs_and_bench_script_exist():
     doc = (repo / "docs" / "distributed.md").read_text()
     for needle in ("--scheduler", "deepfeat[dask]", "_failures.csv", "part.000000.parquet"):
         assert needle in doc
-    assert (repo / "scripts" / "bench_distributed.py").is_file()
+    assert (repo / "scripts" / "benchmarks" / "bench_distributed.py").is_file()

@@ -17,7 +17,7 @@ __all__ = ["CALIBRATIONS", "DEFAULT_CALIBRATION", "Calibrator", "cross_fitted", 
 #: Calibration maps ``DeepfakeDetector(calibration=...)`` accepts (besides ``None``).
 CALIBRATIONS = ("sigmoid", "isotonic", "smooth")
 #: The default, chosen by measurement: out-of-sample ECE and Brier on DFDC and k140 over
-#: grouped folds (``scripts/bench_calibration.py``; numbers in docs/benchmarks.md).
+#: grouped folds (``scripts/benchmarks/bench_calibration.py``; numbers in docs/benchmarks.md).
 DEFAULT_CALIBRATION = "sigmoid"
 
 

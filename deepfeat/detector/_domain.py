@@ -21,7 +21,7 @@ training features look like and scores how far a new row lies from them:
 
 Everything is a handful of arrays, saved as JSON in the model card (nothing pickled).
 The choice of this score over k-nearest-neighbour distances and an isolation forest, and
-of its settings, was measured in ``scripts/bench_generalise.py`` (``docs/
+of its settings, was measured in ``scripts/benchmarks/bench_generalise.py`` (``docs/
 benchmarks_generalisation.md``).
 """
 

@@ -12,7 +12,7 @@ created on first use, cached on the instance and never pickled.
 
 Speed (2-core CPU, one onnxruntime thread, defaults): roughly 40-55 ms CPU per 768×768 image,
 15 ms per 224-256 px face crop and 170 ms per 12-megapixel photo -- see
-``scripts/bench_face.py``.
+``scripts/benchmarks/bench_face.py``.
 
 The MTCNN inference itself (pyramid, proposals, NMS, regression) is :mod:`deepfeat.face._mtcnn`.
 """

@@ -115,7 +115,7 @@ def _verified_backbone(name: str, precision: str = "fp32") -> str:
     """Check a bundled file against its card's sha256 once per process; return its path.
 
     ``precision="int8"`` is the statically quantised variant the card lists under
-    ``variants`` (built by ``scripts/quantize_backbone.py``), checked the same way.
+    ``variants`` (built by ``scripts/backbone/quantize.py``), checked the same way.
     """
     card = backbone_card(name)
     if precision == "fp32":
@@ -131,7 +131,7 @@ def _run_file(name: str, precision: str, outputs: tuple[str, ...]) -> str:
     """The smallest bundled graph of ``precision`` that computes all of ``outputs``.
 
     A trimmed variant of the card (``variants.<key>`` with ``precision`` and ``outputs``,
-    built by ``scripts/trim_backbone.py``) is an exact sub-graph of the full file: same
+    built by ``scripts/backbone/trim.py``) is an exact sub-graph of the full file: same
     nodes and weights, outputs equal bit for bit, fewer nodes to run. It is chosen when it
     holds every requested output; otherwise the full file of that precision runs. Checked
     against its sha256 once per process like the full file.

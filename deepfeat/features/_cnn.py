@@ -106,7 +106,7 @@ class CNNEmbedder(ImageTransformer):
     precision : {"fp32", "int8"}, default="fp32"
         Numeric precision of the bundled backbone. ``"int8"`` runs its statically
         quantised variant (per-channel int8 convolutions calibrated on real faces,
-        ``scripts/quantize_backbone.py``; hash-checked like the fp32 file). Speed and the
+        ``scripts/backbone/quantize.py``; hash-checked like the fp32 file). Speed and the
         AUC change it costs are measured in ``docs/benchmarks_precision.md``.
     on_error : {"raise", "record"}, default="raise"
         ``"record"``: failed images give a NaN row and a row in ``failures_``.

@@ -106,7 +106,7 @@ def _decode_ahead(tasks: list[tuple]) -> Iterator[tuple[int, tuple]]:
     helper: onnxruntime splits each operator statically over all cores, so work running
     concurrently with it stalls whole operators. Decoding overlaps well (it mostly waits in
     OpenCV/Pillow without the GIL, and finishes while this thread computes spectra);
-    spectrum and metadata did not (measured in ``scripts/bench_extract.py``).
+    spectrum and metadata did not (measured in ``scripts/benchmarks/bench_extract.py``).
     """
 
     def decode(items, offset, groups, _need, max_pixels, crop):
@@ -133,7 +133,7 @@ def _one_ahead(tasks: list[tuple], work: Callable[..., Any]) -> Iterator[tuple[i
 
 #: ``n_jobs=1`` with a CNN: ``True`` computes the spectrum and metadata of the next slice in
 #: the helper thread too, concurrently with the CNN (:func:`_groups_ahead`); ``False`` (the
-#: default) decodes ahead only. Measured in one run (``scripts/bench_speed.py``, 256 face
+#: default) decodes ahead only. Measured in one run (``scripts/benchmarks/bench_speed.py``, 256 face
 #: crops, 5 trials, 2 cores): 0.78× vs 0.79× the raw full-graph backbone, same CPU per image:
 #: no gain, because onnxruntime already keeps both cores busy.
 GROUPS_AHEAD = False
@@ -163,7 +163,7 @@ def _phased(tasks: list[tuple], executor: Any, n_parts: int) -> Iterator[tuple[i
     onnxruntime splits every operator statically over its threads, so other work on one of
     its cores stalls the whole operator: on a machine whose cores all run onnxruntime,
     computing the per-image groups *in between* CNN batches, on every core, is faster than
-    computing them concurrently with it (measured in ``scripts/bench_extract.py``).
+    computing them concurrently with it (measured in ``scripts/benchmarks/bench_extract.py``).
     """
     for k, task in enumerate(tasks):
         parts = [executor.submit(pixel_free_work, *part) for part in _split(task, n_parts)]

@@ -44,7 +44,7 @@ __all__ = [
 #: Ways to turn frame probabilities into one per video (:func:`deepfeat.video.aggregate_scores`).
 AGGREGATIONS = ("mean", "logit", "topk")
 
-#: The measured default (``scripts/bench_video.py``, ``docs/benchmarks_video.md``).
+#: The measured default (``scripts/benchmarks/bench_video.py``, ``docs/benchmarks_video.md``).
 DEFAULT_AGGREGATE = "mean"
 
 #: File endings treated as videos.

@@ -8,8 +8,8 @@ them with a :class:`~deepfeat.DeepfakeDetector` and aggregates the frame probabi
 
 The default aggregation, the mean of the frame probabilities, was chosen by measurement
 (per-video ROC AUC of ``mean``, ``logit`` and ``topk`` on clips of DFDC face crops with a
-grouped split, ``scripts/bench_video.py``, ``docs/benchmarks_video.md``): ``mean`` was best
-on both clip sets, ``logit`` 0.001 / 0.009 lower, ``topk`` 0.017 / 0.066 lower.
+grouped split, topic ``video`` of ``scripts/benchmarks/run.py``, ``docs/benchmarks_video.md``):
+``mean`` was best on both clip sets, ``logit`` 0.001 / 0.009 lower, ``topk`` 0.017 / 0.066 lower.
 """
 
 from __future__ import annotations

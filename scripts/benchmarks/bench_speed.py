@@ -11,10 +11,10 @@ reference, and CPU ms per image (this process's threads plus its worker processe
 Steps measured:
 
 1. **trimmed graph**: the default ``layers="mid"`` reads stem … s6 only; the bundled
-   ``efficientnet_lite0_mid.onnx`` (``scripts/trim_backbone.py``) stops there. Before =
+   ``efficientnet_lite0_mid.onnx`` (``scripts/backbone/trim.py``) stops there. Before =
    the full file, after = the trimmed one, raw and in ``CNNEmbedder`` / ``ImageFeatures``.
 2. **int8**: the statically quantised full graph (``precision="int8"``); its AUC cost is
-   measured by ``scripts/bench_precision.py`` (read from ``docs/benchmarks_precision.json``).
+   measured by the ``precision`` topic (read from ``docs/benchmarks_precision.json``).
 3. **overlap**: ``ImageFeatures(n_jobs=1)`` decodes the next slice in a helper thread while
    this one runs spectrum, metadata and CNN (the default), against the helper computing
    spectrum and metadata too, concurrently with the CNN (``_combined.GROUPS_AHEAD``).
@@ -31,8 +31,8 @@ the default setup on both dev sets is that of the in-domain section of the same 
 
 Usage::
 
-    python scripts/bench_speed.py           # 256 images, 5 trials
-    python scripts/bench_speed.py --quick   # 64 images, 2 trials
+    python scripts/benchmarks/run.py speed           # 256 images, 5 trials
+    python scripts/benchmarks/run.py speed --quick   # 64 images, 2 trials
 """
 
 from __future__ import annotations
@@ -47,13 +47,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench_speed_report import REFERENCE, _goals, _markdown
 
-REPO = Path(__file__).resolve().parents[1]
+#: The document this topic regenerates: a section of it (the ``overview`` topic writes
+#: the page; ``run.py speed`` prints the section).
+DOCUMENT = "docs/benchmarks.md"
+#: One line for ``run.py --list``.
+SUMMARY = "the speed ladder: trimmed graph, int8, overlap, torch peer"
+
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 TITLE = "Speed ladder: trimmed graph, int8, overlap, torch peer (issue 21)"
 FULL_IN_FULL_RUN = True
-GOALS = {"extraction_vs_raw_full": 1.5, "vs_torch_eager": 3.0, "fft_meta_jobs2": 1500.0}
-REFERENCE = "raw fp32 full graph"
 
 
 def _images(n: int, tmp: Path) -> tuple[list[str], str]:
@@ -328,117 +333,8 @@ def _cut_auc() -> dict | None:
     return out
 
 
-def _goals(r: dict) -> dict:
-    rows = r["rows"]
-    ext = rows["ImageFeatures default, trimmed graph (after, default)"]["ratio_vs_raw_full"]
-    fm2 = rows["spectrum + metadata, n_jobs=2"]["img_s"]
-    peer = r["torch_peer"]
-    return {
-        "extraction_vs_raw_full": ext,
-        "fft_meta_jobs2": fm2,
-        "vs_torch_eager": None if peer is None else peer["deepfeat_vs_eager"],
-    }
-
-
-def _markdown(r: dict) -> str:
-    lines = [
-        f"Images: {r['images']} ({r['n_images']}), {r['trials']} interleaved trials, "
-        f"2 intra-op threads. Reference = {REFERENCE} (`session.run` of "
-        f"`{r['files'][REFERENCE]}` on ready tensors). CPU ms/img counts every thread of "
-        "this process and of its worker processes.",
-        "",
-        "| step | row | img/s (best) | × raw fp32 full graph (median) | CPU ms/img |",
-        "| --- | --- | ---: | ---: | ---: |",
-    ]
-    for name, row in r["rows"].items():
-        lines.append(
-            f"| {row['step']} | {name} | {row['img_s']:.1f} | {row['ratio_vs_raw_full']:.2f} | "
-            f"{row['cpu_ms_per_image']:.2f} |"
-        )
-    lines += ["", "Features unchanged by the speed steps (exact equality on these images):"]
-    lines += [f"* {k}: {'yes' if v else '**no**'}" for k, v in r["identical_features"].items()]
-    auc = r["int8_auc"]
-    lines += ["", "AUC of each step on both dev sets:", ""]
-    lines.append(
-        "* trimmed graph and overlap: the features are identical (above), so the AUC is that "
-        "of the default setup in the in-domain and cross-source sections of this report."
-    )
-    if auc:
-        cols = list(auc["fp32"])
-        lines += [
-            "* int8 (`scripts/bench_precision.py`, `docs/benchmarks_precision.json`, default "
-            "extractor and detector, grouped 3-fold):",
-            "",
-            "| precision | " + " | ".join(cols) + " |",
-            "| --- |" + " ---: |" * len(cols),
-        ]
-        for prec, vals in auc.items():
-            lines.append(f"| {prec} | " + " | ".join(f"{vals[c]:.3f}" for c in cols) + " |")
-        worst = max(abs(auc["int8"][c] - auc["fp32"][c]) for c in cols)
-        lines += [
-            "",
-            f"  Largest AUC move {worst:.3f} > 0.005: int8 is not the default (issue 21's rule).",
-        ]
-    cut = r["cut_auc"]
-    if cut:
-        cols = list(next(iter(cut.values())))
-        base = next(iter(cut.values()))
-        lines += [
-            "",
-            "* a shallower cut (default features minus the later stages' columns, "
-            "`DeepfakeDetector()`, this run):",
-            "",
-            "| graph ends after | " + " | ".join(cols) + " | largest move |",
-            "| --- |" + " ---: |" * (len(cols) + 1),
-        ]
-        for name, vals in cut.items():
-            move = max(abs(vals[c] - base[c]) for c in cols)
-            lines.append(
-                f"| {name} | " + " | ".join(f"{vals[c]:.3f}" for c in cols) + f" | {move:.3f} |"
-            )
-        lines += ["", "  A cut is adoptable only with every move ≤ 0.005."]
-    else:
-        lines += ["", "* a shallower cut: AUC not measured (quick mode or no dev data)."]
-    peer = r["torch_peer"]
-    if peer:
-        lines += [
-            "",
-            f"Torch peer (torch {peer['torch']}, {peer['threads']} threads, same tensors): "
-            + ", ".join(f"{k} {v:.1f} img/s" for k, v in peer["img_per_s"].items())
-            + f" → deepfeat {peer['deepfeat_vs_eager']:.2f}× eager, "
-            f"{peer['deepfeat_vs_inference_mode']:.2f}× inference_mode.",
-        ]
-    else:
-        lines += ["", "Torch peer: skipped (the `export` extra is not installed)."]
-    g = r["goals"]
-
-    def verdict(value, goal, unit=""):
-        if value is None:
-            return "not measured"
-        return f"{value:.2f}{unit} (goal ≥ {goal:g}{unit}: {'met' if value >= goal else 'not met'})"
-
-    lines += [
-        "",
-        "Goals: full default extraction "
-        + verdict(g["extraction_vs_raw_full"], GOALS["extraction_vs_raw_full"], "×")
-        + " the raw fp32 full graph; deepfeat vs torch eager "
-        + verdict(g["vs_torch_eager"], GOALS["vs_torch_eager"], "×")
-        + "; spectrum + metadata with n_jobs=2 "
-        + verdict(g["fft_meta_jobs2"], GOALS["fft_meta_jobs2"], " img/s")
-        + ". Peak RSS against the number of inputs: *Extraction throughput and memory*.",
-    ]
-    return "\n".join(lines)
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    res = run(quick=parser.parse_args().quick)
+    res = run(quick=parser.parse_args(argv).quick)
     print(res["markdown"])
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    main()

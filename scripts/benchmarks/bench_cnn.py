@@ -16,8 +16,8 @@ folder exists (``DEEPFEAT_SHARED_DATA`` overrides the data root), else generated
 
 Usage::
 
-    python scripts/bench_cnn.py           # full run (256 images, 5 trials per config)
-    python scripts/bench_cnn.py --quick   # smoke run (48 images, 2 trials)
+    python scripts/benchmarks/run.py cnn           # full run (256 images, 5 trials per config)
+    python scripts/benchmarks/run.py cnn --quick   # smoke run (48 images, 2 trials)
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+#: The document this topic regenerates: a section of it (the ``overview`` topic writes
+#: the page; ``run.py cnn`` prints the section).
+DOCUMENT = "docs/benchmarks.md"
+#: One line for ``run.py --list``.
+SUMMARY = "CNNEmbedder on files vs raw onnxruntime on ready tensors"
+
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 CONFIGS = [("head", "imagenet"), ("head", "none"), ("mid", "imagenet"), ("mid", "none")]
 BATCH_SIZE = 32
@@ -229,13 +235,9 @@ def run(quick: bool = False) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = run(quick=args.quick)
     print(f"## {out['title']}\n\n{out['markdown']}")
-
-
-if __name__ == "__main__":
-    main()

@@ -20,140 +20,37 @@ Training regimes (each with every recipe below):
 Recipes: ``base`` (the v0.1 default detector), ``+upsample``, ``+blend``, ``+pseudo``
 (both), each optionally with degradations (``augment``) of both classes at probability p.
 
-Run: ``python scripts/bench_generalise.py [--quick]`` (writes
+Run: ``python scripts/benchmarks/run.py generalise [--quick]`` (writes
 ``docs/benchmarks_generalisation.md`` and ``.json``); it is also a per-topic section of
-``scripts/benchmark.py``.
+``scripts/benchmarks/run.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import _bench_common as bc
 import numpy as np
 import pandas as pd
+from _bench_sources import (
+    FPR,
+    build_tables,
+    extractor,
+    load_all,
+)
 
-SCRIPTS = Path(__file__).resolve().parent
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import _bench_common as bc  # noqa: E402
+#: The document this topic regenerates.
+DOCUMENT = "docs/benchmarks_generalisation.md"
+#: One line for ``run.py --list``.
+SUMMARY = "pseudo-fakes, degradations and the scale policy, leave-one-source-out"
 
 logger = logging.getLogger("bench_generalise")
 
 TITLE = "Generalisation: pseudo-fakes, degradations, scale policy (issue 17)"
-ROOT = bc.CACHE_ROOT / "generalise"
-UNSEEN_FAKES = {"stylegan3": "stylegan3_faces", "genphotos": "genphotos_faces"}
-FPR = 0.05
-
-
-def _load_folder(name: str, folder: str) -> pd.DataFrame | None:
-    from deepfeat import load_dataset
-
-    root = bc.SHARED_DATA / folder
-    if not root.is_dir():
-        return None
-    df = load_dataset(root)[["path", "label", "group"]].copy()
-    df["source"] = name
-    return df.reset_index(drop=True)
-
-
-def load_all(quick: bool) -> dict[str, pd.DataFrame]:
-    sets = bc.load_sets(quick)
-    for name, df in sets.items():  # group names of two sources must never collide
-        df["group"] = name + ":" + df["group"].astype(str)
-    for name, folder in UNSEEN_FAKES.items():
-        df = _load_folder(name, folder)
-        if df is not None:
-            sets[name] = df.iloc[: 150 if quick else None].reset_index(drop=True)
-    exif = _load_folder("exif", "exif_samples")
-    if exif is not None:
-        sets["exif"] = exif[exif["label"] == 0].reset_index(drop=True)
-    return sets
-
-
-def extractor(canonical_size: int | None = None):
-    """The v0.1 default extractor (native resolution, spectrum without local statistics),
-    or with the scale policy; the ``+local`` recipes add the ``fft_local_*`` columns."""
-    from deepfeat import FFTSpectrum, ImageFeatures
-
-    return ImageFeatures(fft=FFTSpectrum(local=False), canonical_size=canonical_size).fit()
-
-
-def features(df: pd.DataFrame, ext, progress: bool = True) -> pd.DataFrame:
-    from deepfeat.features._cache import extract_table
-
-    table, fails = extract_table(df[["path"]], ext, cache_dir=ROOT / "features", progress=progress)
-    if len(fails):
-        logger.warning("%d extraction failures (first: %s)", len(fails), fails.iloc[0].to_dict())
-    table.index = df.index
-    return table
-
-
-def build_tables(sets: dict[str, pd.DataFrame], canonical_sizes=(None,)) -> dict[str, Any]:
-    """Every table the protocol needs: dev, unseen, pseudo-fakes, degraded copies."""
-    from deepfeat.synthesis import degrade_dataset, make_pseudo_fakes
-
-    t0 = time.perf_counter()
-    dev = pd.concat([sets[s] for s in ("dfdc", "k140") if s in sets], ignore_index=True)
-    dev["origin"] = "original"
-    reals = dev[dev["label"] == 0]
-    pseudo, fails = make_pseudo_fakes(
-        reals, ROOT / "synth", faces="center", random_state=0, progress=True
-    )
-    src = dict(zip(reals["path"], reals["source"]))
-    pseudo["source"] = pseudo["source_path"].map(src)
-    synth_s = time.perf_counter() - t0
-    # Degraded copy of every dev row and pseudo-fake (a recipe picks rows with probability p).
-    pool = pd.concat([dev, pseudo[dev.columns]], ignore_index=True)
-    degraded, dfails = degrade_dataset(
-        pool, ROOT / "synth", probability=1.0, random_state=0, progress=True
-    )
-    out: dict[str, Any] = {"dev": dev, "pseudo": pseudo, "pool": pool, "degraded": degraded}
-    ext = extractor()
-    t1 = time.perf_counter()
-    out["X_pool"] = features(pool, ext)
-    out["X_degraded"] = features(degraded, ext)
-    extract_s = time.perf_counter() - t1
-    for name in ("stylegan3", "genphotos", "exif"):
-        if name in sets:
-            out[f"X_{name}"] = features(sets[name], ext)
-    for size in canonical_sizes:
-        if size is None:
-            continue
-        ext_s = extractor(size)
-        for name in ("stylegan3", "genphotos", "exif"):
-            if name in sets:
-                out[f"X_{name}@{size}"] = features(sets[name], ext_s)
-        # No dev image (224 / 256 px) exceeds 256 px, so their tables are the same under
-        # both policies; only the unseen folders are re-extracted.
-    # Local-consistency statistics (FFTSpectrum(local=True)): only their 14 columns are
-    # joined to the default tables by the recipes that ask for them.
-    from deepfeat import FFTSpectrum, ImageFeatures
-
-    ext_l = ImageFeatures(groups=("fft",), fft=FFTSpectrum(local=True), canonical_size=None).fit()
-    local_cols = [c for c in ext_l.get_feature_names_out() if c.startswith("fft_local_")]
-    for key, frame in (("pool", pool), ("degraded", degraded)):
-        out[f"L_{key}"] = features(frame, ext_l)[local_cols]
-    for name in ("stylegan3", "genphotos", "exif"):
-        if name in sets:
-            out[f"L_{name}"] = features(sets[name], ext_l)[local_cols]
-            for size in canonical_sizes:
-                if size is not None:
-                    ext_ls = ImageFeatures(
-                        groups=("fft",), fft=FFTSpectrum(local=True), canonical_size=size
-                    ).fit()
-                    out[f"L_{name}@{size}"] = features(sets[name], ext_ls)[local_cols]
-    out["seconds"] = {"synthesis": synth_s, "extract_train": extract_s}
-    out["n_failures"] = len(fails) + len(dfails)
-    return out
-
-
 RECIPES: dict[str, dict[str, Any]] = {
     "base": {},
     "+upsample": {"pseudo": ("upsample",)},
@@ -441,7 +338,7 @@ def _costs_markdown(c: dict[str, Any]) -> str:
 
 
 def run(quick: bool = False, folds: int = 3, recipes: str | None = None) -> dict[str, Any]:
-    """Per-topic entry of ``scripts/benchmark.py``: the whole protocol, as markdown."""
+    """Per-topic entry of ``scripts/benchmarks/run.py``: the whole protocol, as markdown."""
     t0 = time.perf_counter()
     sets = load_all(quick)
     if "dfdc" not in sets or "k140" not in sets:
@@ -452,7 +349,7 @@ def run(quick: bool = False, folds: int = 3, recipes: str | None = None) -> dict
     summary = summarise(res)
     cost = costs(sets)
     header = {
-        "command": "python scripts/bench_generalise.py" + (" --quick" if quick else ""),
+        "command": bc.command("generalise", ["--quick"] if quick else []),
         "started": time.strftime("%Y-%m-%d %H:%M %Z"),
         "folds": folds,
         "minutes": (time.perf_counter() - t0) / 60,
@@ -484,12 +381,5 @@ def main(argv: list[str] | None = None) -> int:
 
     with threadpool_limits(limits=1, user_api="blas"):
         res = run(args.quick, args.folds, args.recipes)
-    md = f"# {TITLE}\n\nGenerated by `scripts/bench_generalise.py`; do not edit.\n\n"
-    args.out_md.write_text(md + res["markdown"] + "\n", encoding="utf-8")
-    args.out_md.with_suffix(".json").write_text(json.dumps(res["results"], indent=1) + "\n")
-    print(f"wrote {args.out_md}")
+    bc.write_topic(args.out_md, "generalise", TITLE, res)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,8 +8,8 @@ Measures, on the real data under ``../shared/data`` (``DEEPFEAT_SHARED_DATA`` ov
 
 Each figure is the median over repeats of (total time / number of files), wall-clock and
 CPU (``time.process_time``), files read from the page cache (one warm-up pass first).
-Run ``python scripts/bench_metadata.py`` (add ``--quick`` for fewer files and repeats);
-:func:`run` returns the same table for ``scripts/benchmark.py``.
+Run ``python scripts/benchmarks/run.py metadata`` (add ``--quick`` for fewer files and repeats);
+:func:`run` returns the same table for ``scripts/benchmarks/run.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+#: The document this topic regenerates: a section of it (the ``overview`` topic writes
+#: the page; ``run.py metadata`` prints the section).
+DOCUMENT = "docs/benchmarks.md"
+#: One line for ``run.py --list``.
+SUMMARY = "parse cost of read_metadata (ms per file)"
+
+REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 TITLE = "Metadata parse cost"
@@ -120,12 +126,8 @@ def run(quick: bool = False) -> dict:
     return {"title": TITLE, "markdown": "\n".join(lines) + "\n", "results": results}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer files, one repeat")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(run(quick=args.quick)["markdown"])
-
-
-if __name__ == "__main__":
-    main()

@@ -16,8 +16,8 @@ Without the shared data only the timings on face-free noise canvases are reporte
 
 Usage::
 
-    .venv/bin/python scripts/bench_face.py            # 30 faces per source
-    .venv/bin/python scripts/bench_face.py --quick    # 5 faces per source
+    .venv/bin/python scripts/benchmarks/run.py face            # 30 faces per source
+    .venv/bin/python scripts/benchmarks/run.py face --quick    # 5 faces per source
 
 ``run(quick)`` returns ``{"title", "markdown", "results"}`` for a benchmark driver.
 """
@@ -34,9 +34,15 @@ from typing import Any
 
 import numpy as np
 
+#: The document this topic regenerates: a section of it (the ``overview`` topic writes
+#: the page; ``run.py face`` prints the section).
+DOCUMENT = "docs/benchmarks.md"
+#: One line for ``run.py --list``.
+SUMMARY = "FaceCropper: detect + crop speed, detection rate on real faces"
+
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 CANVAS = 768
 PHOTO = (3000, 4000)
@@ -229,7 +235,3 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = run(quick=args.quick)
     print(f"## {out['title']}\n\n{out['markdown']}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Forensic residual traces (issue 26, item 3): do they help across sources and generators?
 
-Protocol, on ``../shared/data`` only (the helpers of ``scripts/bench_generalise.py``):
+Protocol, on ``../shared/data`` only (the helpers of ``scripts/benchmarks/bench_generalise.py``):
 
 * dev sources ``dfdc`` and ``k140``, 3 grouped folds over both (stratified by label, groups =
   source video / image);
@@ -18,28 +18,27 @@ Also measured: the speed of :func:`deepfeat.residual_traces` at 256 and 512 px, 
 feature AUC of every ``forensic_*`` column inside each source, and the stability of each
 column under a JPEG re-save (q90) and a 0.9× resize against its spread across images.
 
-Run: ``python scripts/bench_forensic.py [--quick]`` (writes ``docs/benchmarks_forensic.md``
-and ``.json``); it is also a per-topic section of ``scripts/benchmark.py``.
+Run: ``python scripts/benchmarks/run.py forensic [--quick]`` (writes ``docs/benchmarks_forensic.md``
+and ``.json``); it is also a per-topic section of ``scripts/benchmarks/run.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import _bench_common as bc
+import bench_generalise as bg
 import numpy as np
 import pandas as pd
 
-SCRIPTS = Path(__file__).resolve().parent
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import _bench_common as bc  # noqa: E402
-import bench_generalise as bg  # noqa: E402
+#: The document this topic regenerates.
+DOCUMENT = "docs/benchmarks_forensic.md"
+#: One line for ``run.py --list``.
+SUMMARY = "forensic residual traces across sources and generators"
 
 logger = logging.getLogger("bench_forensic")
 
@@ -338,7 +337,7 @@ def markdown(summary, header, feats: pd.DataFrame, stab: pd.DataFrame, ms, ver) 
 
 
 def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
-    """Per-topic entry of ``scripts/benchmark.py``: the whole protocol, as markdown."""
+    """Per-topic entry of ``scripts/benchmarks/run.py``: the whole protocol, as markdown."""
     t0 = time.perf_counter()
     sets = bg.load_all(quick)
     if "dfdc" not in sets or "k140" not in sets:
@@ -350,7 +349,7 @@ def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
     stab = stability(sets)
     ms = speed(sets)
     ver = verdict(summary)
-    header = bc.run_header("bench_forensic.py", quick, folds, t0, sets)
+    header = bc.run_header("forensic", quick, folds, t0, sets)
     return {
         "title": TITLE,
         "markdown": markdown(summary, header, feats, stab, ms, ver),
@@ -382,9 +381,5 @@ def main(argv: list[str] | None = None) -> int:
 
     with threadpool_limits(limits=1, user_api="blas"):
         res = run(args.quick, args.folds)
-    bc.write_topic(args.out_md, "bench_forensic.py", TITLE, res)
+    bc.write_topic(args.out_md, "forensic", TITLE, res)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

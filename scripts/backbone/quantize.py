@@ -15,8 +15,8 @@ sha256 and provenance are recorded in the backbone card (``variants.int8``), whi
 
 Usage::
 
-    python scripts/quantize_backbone.py            # 128 calibration images per source
-    python scripts/quantize_backbone.py --n 32     # quicker
+    python scripts/backbone/quantize.py            # 128 calibration images per source
+    python scripts/backbone/quantize.py --n 32     # quicker
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from _card import BACKBONES, record_variant
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 OUT_NAME = "efficientnet_lite0_int8.onnx"
 
@@ -105,7 +105,7 @@ def build(n: int) -> dict:
         calibration=f"{len(paths)} real face crops (first {n} of dfdc_faces and k140_faces, "
         "sorted by path), native size, the embedder's preprocessing",
         onnxruntime=onnxruntime.__version__,
-        script="scripts/quantize_backbone.py",
+        script="scripts/backbone/quantize.py",
     )
 
 

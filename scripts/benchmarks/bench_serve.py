@@ -16,8 +16,8 @@ crops from ``../shared/data/dfdc_faces`` when present (read in place, never copi
 
 Usage::
 
-    .venv/bin/python scripts/bench_serve.py            # 1000 requests, 16 clients
-    .venv/bin/python scripts/bench_serve.py --quick    # 200 requests
+    .venv/bin/python scripts/benchmarks/run.py serve            # 1000 requests, 16 clients
+    .venv/bin/python scripts/benchmarks/run.py serve --quick    # 200 requests
 
 ``run(quick)`` returns ``{"title", "markdown", "results"}`` for the benchmark driver.
 """
@@ -39,8 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bench_base import command
 
-REPO = Path(__file__).resolve().parents[1]
+#: The document this topic regenerates.
+DOCUMENT = "docs/benchmarks_serve.md"
+#: One line for ``run.py --list``.
+SUMMARY = "deepfeat serve under load: throughput, latency, memory"
+
+REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 OUT = REPO / "docs" / "benchmarks_serve.md"
 BIN = Path(sys.executable).parent
@@ -290,8 +296,7 @@ def _markdown(r: dict[str, Any], quick: bool) -> str:
     lines = [
         "# `deepfeat serve` benchmark",
         "",
-        "Written by `scripts/bench_serve.py`"
-        + (" --quick" if quick else "")
+        f"Written by `{command('serve', ['--quick'] if quick else [])}`"
         + f" ({r['seconds']} s). Images: {r['images']}; {r['machine']}; load average before "
         f"{r['load_average_before']} (the machine is shared: other runs compete for the cores). "
         "Clients run in the benchmark process on the same machine (their CPU time is listed).",
@@ -316,17 +321,13 @@ def _markdown(r: dict[str, Any], quick: bool) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="200 requests instead of 1000")
     ap.add_argument("--no-write", action="store_true", help="print, do not write the doc")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     res = run(quick=args.quick)
     print(json.dumps(res["results"], indent=2))
     if not args.no_write:
         OUT.write_text(res["markdown"])
         print(f"wrote {OUT}")
-
-
-if __name__ == "__main__":
-    main()

@@ -12,8 +12,8 @@ of issue 21: adopt int8 as the default only if no AUC moves by more than 0.005.
 
 Writes ``docs/benchmarks_precision.md`` and ``.json``. Usage::
 
-    python scripts/bench_precision.py            # full (all images)
-    python scripts/bench_precision.py --quick    # 200 images per source, speed only 2 trials
+    python scripts/benchmarks/run.py precision            # full (all images)
+    python scripts/benchmarks/run.py precision --quick  # 200 images per source, 2 speed trials
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+#: The document this topic regenerates.
+DOCUMENT = "docs/benchmarks_precision.md"
+#: One line for ``run.py --list``.
+SUMMARY = "the int8 backbone against fp32, speed and AUC"
+
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 SOURCES = ("dfdc_faces", "k140_faces")
 PRECISIONS = ("fp32", "int8")
@@ -110,10 +115,10 @@ def auc(limit: int | None) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     t0 = time.perf_counter()
     rows = speed(2 if args.quick else 6)
     aucs = auc(200 if args.quick else None)
@@ -121,7 +126,7 @@ def main() -> None:
     lines = [
         "# int8 vs fp32 backbone (issue 21)",
         "",
-        f"`python scripts/bench_precision.py{' --quick' if args.quick else ''}`; "
+        f"`python scripts/benchmarks/run.py precision{' --quick' if args.quick else ''}`; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
         f"{load:.1f} at the end, {time.perf_counter() - t0:.0f} s.",
         "",
@@ -159,7 +164,3 @@ def main() -> None:
         json.dumps({"speed": rows, "auc": aucs, "quick": args.quick}, indent=2) + "\n"
     )
     print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()

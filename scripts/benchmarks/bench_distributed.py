@@ -14,8 +14,8 @@ The ratio ``dask / local`` is the overhead of the Dask path on one machine. On s
 machines the Dask path scales out, while the local path cannot. The extraction check
 confirms the Dask table is bitwise equal to the local one.
 
-Run ``python scripts/bench_distributed.py`` (``--quick`` for 48 images instead of 240);
-:func:`run` returns the same table for ``scripts/benchmark.py``.
+Run ``python scripts/benchmarks/run.py distributed`` (``--quick`` for 48 images instead of 240);
+:func:`run` returns the same table for ``scripts/benchmarks/run.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ import os
 import tempfile
 import time
 from typing import Any
+
+#: The document this topic regenerates: a section of it (the ``overview`` topic writes
+#: the page; ``run.py distributed`` prints the section).
+DOCUMENT = "docs/benchmarks.md"
+#: One line for ``run.py --list``.
+SUMMARY = "the cost of extraction and training on Dask vs locally"
 
 TITLE = "Dask scale-out: LocalCluster vs local"
 
@@ -185,7 +191,7 @@ def run(quick: bool = False) -> dict:
     return {"title": TITLE, "markdown": "\n".join(lines) + "\n", "results": results}
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="48 images instead of 240")
-    print(run(quick=parser.parse_args().quick)["markdown"])
+    print(run(quick=parser.parse_args(argv).quick)["markdown"])

@@ -18,28 +18,27 @@ Protocol, on ``../shared/data`` only (nothing else tunes anything):
 * the source audit of the union model (``source_report_``: grouped AUC telling dfdc reals
   from k140 reals, by the features and by the model's held-out score).
 
-Run: ``python scripts/bench_domain.py [--quick]`` (writes ``docs/benchmarks_domain.md`` and
-``.json``); it is also a topic of ``scripts/benchmark.py``.
+Run: ``python scripts/benchmarks/run.py domain [--quick]`` (writes ``docs/benchmarks_domain.md`` and
+``.json``); it is also a topic of ``scripts/benchmarks/run.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import _bench_common as bc
 import numpy as np
 import pandas as pd
+from _bench_sources import load_all
 
-SCRIPTS = Path(__file__).resolve().parent
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import _bench_common as bc  # noqa: E402
-from bench_generalise import load_all  # noqa: E402
+#: The document this topic regenerates.
+DOCUMENT = "docs/benchmarks_domain.md"
+#: One line for ``run.py --list``.
+SUMMARY = "the out-of-domain warning and the source audit, leave-one-source-out"
 
 logger = logging.getLogger("bench_domain")
 
@@ -264,14 +263,14 @@ def markdown(res: dict[str, Any], header: dict[str, Any]) -> str:
 
 
 def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
-    """Per-topic entry of ``scripts/benchmark.py``."""
+    """Per-topic entry of ``scripts/benchmarks/run.py``."""
     t0 = time.perf_counter()
     sets = load_all(quick)
     if not all(s in sets for s in DEV):
         return {"title": TITLE, "markdown": "*Skipped: dev data absent.*", "results": {}}
     data = tables(sets)
     res = run_protocol(data, folds)
-    header = bc.run_header("bench_domain.py", quick, folds, t0, sets)
+    header = bc.run_header("domain", quick, folds, t0, sets)
     return {
         "title": TITLE,
         "markdown": markdown(res, header),
@@ -291,9 +290,5 @@ def main(argv: list[str] | None = None) -> int:
 
     with threadpool_limits(limits=1, user_api="blas"):
         res = run(args.quick, args.folds)
-    bc.write_topic(args.out_md, "bench_domain.py", TITLE, res)
+    bc.write_topic(args.out_md, "domain", TITLE, res)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,9 +7,9 @@ fold, which no map has seen. Reported per map: ECE, Brier, number of distinct
 probabilities, ROC AUC (mean ± std over folds). ``meta_sidecar_*`` columns are dropped
 (a default model uses only what the image file gives).
 
-    python scripts/bench_calibration.py /tmp/dfdc.parquet /tmp/k140.parquet --out cal.json
+    python scripts/benchmarks/run.py calibration /tmp/dfdc.parquet /tmp/k140.parquet --out cal.json
 
-As a per-topic section of ``scripts/benchmark.py`` (:func:`run`), the tables are the
+As a per-topic section of ``scripts/benchmarks/run.py`` (:func:`run`), the tables are the
 default extractor's features of the dev sets in ``../shared/data``.
 """
 
@@ -27,6 +27,12 @@ import pandas as pd
 from deepfeat import DeepfakeDetector, grouped_splits
 from deepfeat._schema import GROUPS, feature_group
 from deepfeat.evaluation import metrics_from_scores
+
+#: The document this topic regenerates: a section of it (the ``overview`` topic writes
+#: the page; ``run.py calibration`` prints the section).
+DOCUMENT = "docs/benchmarks.md"
+#: One line for ``run.py --list``.
+SUMMARY = "calibration maps compared out-of-sample (also docs/calibration.json from given tables)"
 
 KINDS = (None, "sigmoid", "isotonic", "smooth")
 KEYS = ("ece", "brier", "n_distinct_proba", "roc_auc")
@@ -105,7 +111,7 @@ FULL_IN_FULL_RUN = True
 
 
 def run(quick: bool = False) -> dict:
-    """Per-topic entry of ``scripts/benchmark.py``: the comparison on the dev sets."""
+    """Per-topic entry of ``scripts/benchmarks/run.py``: the comparison on the dev sets."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import _bench_common as bc
 
@@ -140,7 +146,3 @@ def run(quick: bool = False) -> dict:
             lines.append(f"| {kind} | " + " | ".join(cells) + " |")
         lines.append("")
     return {"title": TITLE, "markdown": "\n".join(lines), "results": results}
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ Optionally adds an exploratory ROC AUC of each variant alone (5-fold logistic re
 on the real development sets in ``../shared/data``.
 
 ``run(quick=False)`` returns ``{"title", "markdown", "results"}``; ``python
-scripts/bench_spectrum.py [--quick] [--no-auc]`` prints the markdown.
+scripts/benchmarks/bench_spectrum.py [--quick] [--no-auc]`` prints the markdown.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+#: The document this topic regenerates: a section of it (the ``overview`` topic writes
+#: the page; ``run.py spectrum`` prints the section).
+DOCUMENT = "docs/benchmarks.md"
+#: One line for ``run.py --list``.
+SUMMARY = "cost and variants of the frequency features"
+
+REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
 LUMA = np.array([0.299, 0.587, 0.114])
 N_BINS = 64
@@ -342,7 +347,3 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(run(quick=args.quick, auc=not args.no_auc)["markdown"])
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,8 +24,8 @@ length, to show it stays flat.
 
 Usage::
 
-    .venv/bin/python scripts/bench_video.py            # full (~15 min on 2 cores)
-    .venv/bin/python scripts/bench_video.py --quick    # small, a few minutes
+    .venv/bin/python scripts/benchmarks/run.py video            # full (~15 min on 2 cores)
+    .venv/bin/python scripts/benchmarks/run.py video --quick    # small, a few minutes
 
 ``run(quick)`` returns ``{"title", "markdown", "results"}`` for the benchmark driver.
 Caches and clips go to ``/tmp/deepfeat-bench/video`` (``DEEPFEAT_BENCH_CACHE``).
@@ -37,19 +37,23 @@ import argparse
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bench_base import command
+from _bench_video_cost import CACHE, SHARED_DATA, _child, cost
+
+#: The document this topic regenerates.
+DOCUMENT = "docs/benchmarks_video.md"
+#: One line for ``run.py --list``.
+SUMMARY = "aggregation per video, and the cost of decode + face crop + features"
 
 logger = logging.getLogger("bench_video")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("DEEPFEAT_SHARED_DATA", REPO.parent / "shared" / "data"))
-CACHE = Path(os.environ.get("DEEPFEAT_BENCH_CACHE", "/tmp/deepfeat-bench")) / "video"
+REPO = Path(__file__).resolve().parents[2]
+RUNNER_PATH = Path(__file__).with_name("run.py")
 DOC = REPO / "docs" / "benchmarks_video.md"
 FRAMES = 8
 HOWS = ("mean", "logit", "topk")
@@ -177,140 +181,6 @@ def aggregation(quick: bool) -> dict[str, Any]:
     return results
 
 
-# ----------------------------------------------------------------------------- cost
-def _scene_clip(path: Path, face: np.ndarray, n: int, size: tuple[int, int]) -> Path:
-    import cv2
-
-    if path.is_file():
-        return path
-    rng = np.random.default_rng(n)
-    h, w = size
-    scene = np.clip(rng.normal(120, 25, (h, w, 3)), 0, 255).astype(np.uint8)
-    scene = cv2.GaussianBlur(scene, (5, 5), 0)
-    side = min(h // 2, 2 * face.shape[0])
-    big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-    tmp = path.with_suffix(".tmp.mp4")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), 30, (w, h))
-    for t in range(n):
-        frame = scene.copy()
-        y = h // 4 + int(10 * np.sin(t / 15))
-        x = w // 3 + int(20 * np.cos(t / 20))
-        frame[y : y + side, x : x + side] = big
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    tmp.rename(path)
-    return path
-
-
-def _child(spec: dict) -> dict:
-    """One measurement in this (fresh) process: seconds, frames, peak RSS."""
-    from deepfeat import DeepfakeDetector, FaceCropper
-    from deepfeat.video._faces import face_frames
-    from deepfeat.video._io import read_frames
-
-    videos, n = spec["videos"], spec["frames"]
-    if spec["stage"] == "predict":
-        det = DeepfakeDetector.load(spec["model"])
-        det.predict_video(videos[:1], frames=2)  # warm-up: sessions made, not measured
-    elif spec["stage"] == "crop":
-        cropper = FaceCropper(no_face="skip")
-        list(face_frames(videos[0], frames=1, cropper=cropper))
-    else:
-        list(read_frames(videos[0], 1))
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
-    ok = total = 0
-    if spec["stage"] == "decode":
-        for v in videos:
-            for f in read_frames(v, n):
-                total += 1
-                ok += f.image is not None
-    elif spec["stage"] == "crop":
-        for v in videos:
-            for f in face_frames(v, frames=n, cropper=cropper):
-                total += 1
-                ok += f.crop is not None
-    else:
-        res = det.predict_video(videos, frames=n)
-        ok, total = (
-            int(res["frames_scored"].sum()),
-            int(res["frames_scored"].sum() + res["frames_failed"].sum()),
-        )
-    seconds = time.perf_counter() - t0
-    return {
-        "seconds": seconds,
-        "cpu_seconds": time.process_time() - cpu0,
-        "frames": total,
-        "frames_ok": ok,
-        "peak_rss_mb": _peak_rss_mb(),
-    }
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak RSS (``VmHWM``: reset by exec, unlike ``ru_maxrss``, which a
-    child started by a large parent inherits)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def _measure(spec: dict) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def cost(quick: bool, model: Path) -> dict[str, Any]:
-    from deepfeat import load_dataset, load_image
-
-    df = load_dataset(SHARED_DATA / "dfdc_faces")
-    face = load_image(df["path"].iloc[0])
-    folder = CACHE / "scenes"
-    folder.mkdir(parents=True, exist_ok=True)
-    small = (360, 640)
-    clips = {
-        f"{n}x{'1080p' if size[0] == 1080 else '360p'}_{k}": _scene_clip(
-            folder / f"c{n}_{size[0]}_{k}.mp4", face, n, size
-        )
-        for n, size, k in (
-            [(150, small, k) for k in range(8 if quick else 16)]
-            + [(1500, small, 0), (300, (1080, 1920), 0)]
-            + ([] if quick else [(6000, small, 0)])
-        )
-    }
-    short = [str(p) for name, p in clips.items() if name.startswith("150x")]
-    speed = {}
-    for clip_name in ("150x360p_0", "300x1080p_0"):
-        for stage in ("decode", "crop", "predict"):
-            videos = [str(clips[clip_name])] * (2 if quick else 4)
-            r = _measure({"stage": stage, "videos": videos, "frames": 16, "model": str(model)})
-            speed[f"{clip_name.split('_')[0]} {stage}"] = r
-    memory = {}
-    for n_videos in (1, 4, len(short)):
-        r = _measure(
-            {"stage": "predict", "videos": short[:n_videos], "frames": 16, "model": str(model)}
-        )
-        memory[f"{n_videos} video{'s' if n_videos > 1 else ''} × 150 frames"] = r
-    for name in ("1500x360p_0", "6000x360p_0"):
-        if name in clips:
-            r = _measure(
-                {
-                    "stage": "predict",
-                    "videos": [str(clips[name])],
-                    "frames": 16,
-                    "model": str(model),
-                }
-            )
-            memory[f"1 video × {name.split('x')[0]} frames"] = r
-    return {"speed": speed, "memory": memory}
-
-
 # ----------------------------------------------------------------------------- report
 def _markdown(res: dict[str, Any]) -> str:
     lines = [f"Machine: {res['machine']}. Run: `{res['command']}` ({res['minutes']:.1f} min).", ""]
@@ -388,7 +258,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     res: dict[str, Any] = {
         "machine": f"{bc.cpu_model()}, {os.cpu_count()} cores, load {bc.load_average()[0]}",
-        "command": "python scripts/bench_video.py" + (" --quick" if quick else ""),
+        "command": bc.command("video", ["--quick"] if quick else []),
         "quick": quick,
     }
     if not (SHARED_DATA / "dfdc_faces").is_dir():
@@ -427,12 +297,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = run(quick=args.quick)
-    text = f"# {out['title']}\n\nWritten by `scripts/bench_video.py`.\n\n{out['markdown']}"
+    text = f"# {out['title']}\n\nWritten by `{command('video')}`.\n\n{out['markdown']}"
     print(text)
     if not args.no_write:
         DOC.write_text(text)
         DOC.with_suffix(".json").write_text(json.dumps(out["results"], indent=2, default=float))
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-BACKBONES = Path(__file__).resolve().parents[1] / "deepfeat" / "backbones"
+BACKBONES = Path(__file__).resolve().parents[2] / "deepfeat" / "backbones"
 CARD = BACKBONES / "efficientnet_lite0.json"
 
 
