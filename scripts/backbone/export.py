@@ -447,7 +447,7 @@ def card(onnx_bytes: bytes, parity: dict[str, float]) -> dict:
             },
         },
         "export": {
-            "script": "scripts/backbone/export.py",
+            "script": "scripts/export_backbone.py",  # as recorded in the shipped files
             "exporter": "torch.onnx.export(dynamo=False)",
             "opset": OPSET,
             "torch": torch.__version__,
@@ -501,7 +501,7 @@ deepfeat -- bundled backbone efficientnet_lite0.onnx
 The file efficientnet_lite0.onnx (and the reference outputs computed from it) is a derived
 work: an ONNX export of EfficientNet-Lite0 with its ImageNet-1k weights, with batch
 normalisation folded into the convolutions, the classifier removed and pooled intermediate
-statistics added, made by scripts/backbone/export.py.
+statistics added, made by scripts/export_backbone.py.
 
 Architecture: efficientnet-lite-pytorch 0.1.0 (ML Illustrated), a modified version of
 EfficientNet-PyTorch by Luke Melas-Kyriazi. Licensed under the Apache License, Version 2.0.

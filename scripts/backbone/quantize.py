@@ -105,7 +105,7 @@ def build(n: int) -> dict:
         calibration=f"{len(paths)} real face crops (first {n} of dfdc_faces and k140_faces, "
         "sorted by path), native size, the embedder's preprocessing",
         onnxruntime=onnxruntime.__version__,
-        script="scripts/backbone/quantize.py",
+        script="scripts/quantize_backbone.py",  # as recorded in the shipped files
     )
 
 

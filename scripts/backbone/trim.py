@@ -57,7 +57,7 @@ def build() -> dict:
     outputs = [f"{s}_{k}" for s in STAGES for k in ("mean", "std")]
     model = onnx.load(str(SOURCE))
     sub = Extractor(model).extract_model(["image"], outputs)
-    sub.producer_name = "deepfeat scripts/backbone/trim.py"
+    sub.producer_name = "deepfeat scripts/trim_backbone.py"  # as recorded in the shipped files
     # Extractor drops the symbolic names of the dynamic axes: put the source's back
     for src, dst in zip(model.graph.input, sub.graph.input):
         dst.type.CopyFrom(src.type)
@@ -81,7 +81,7 @@ def build() -> dict:
         "stem … s6 mean/std outputs (same nodes and weights; s7 and the head removed)",
         exact="outputs equal the full graph's bit for bit (max |diff| 0 on random inputs)",
         onnx=onnx.__version__,
-        script="scripts/backbone/trim.py",
+        script="scripts/trim_backbone.py",  # as recorded in the shipped files
     )
 
 
