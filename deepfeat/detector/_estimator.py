@@ -422,20 +422,17 @@ class DeepfakeDetector(ClassifierMixin, BaseEstimator):
         return _inputs.features(self, X, fit=False)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Log-odds of "fake" from the trees, measured from the decision threshold.
-
-        The trees' raw margin minus the margin at which the calibrated probability reaches
-        ``threshold``: positive exactly where :meth:`predict` says fake, and ordered as
-        :meth:`predict_proba` (the calibration map is monotone). The ``margin`` of
-        :meth:`explain` is the same number.
+        """The trees' log-odds of "fake" minus those at which the calibrated probability
+        reaches ``threshold``: positive exactly where :meth:`predict` says fake, ordered as
+        :meth:`predict_proba`; the ``margin`` of :meth:`explain`.
 
         Returns
         -------
         numpy.ndarray of shape (n_samples,)
         """
         M, _ = self._matrix(X)
-        raw = self.model_.predict(M, output_margin=True).astype(float)
-        return raw - _verdict.threshold_margin(self)
+        margin = self.model_.predict(M, output_margin=True) - _verdict.threshold_margin(self)
+        return _verdict.with_sign_of(margin, self._proba_from_matrix(M), self.threshold)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities ``[P(real), P(fake)]`` per sample (calibrated when configured).

@@ -22,6 +22,7 @@ __all__ = [
     "no_domain_model",
     "threshold_for_fpr",
     "threshold_margin",
+    "with_sign_of",
 ]
 
 
@@ -67,6 +68,16 @@ def domain_scores(det: Any, values: np.ndarray, empty: np.ndarray) -> np.ndarray
     return scores
 
 
+def with_sign_of(margin: np.ndarray, proba: np.ndarray, threshold: float) -> np.ndarray:
+    """``margin`` with the sign of ``proba >= threshold`` where rounding put a score that
+    sits on the threshold (``set_threshold_for_fpr`` puts it one ulp above a score) on the
+    other side: moved to the smallest number of the right sign, nothing else changes."""
+    margin, tiny = np.asarray(margin, dtype=float), np.nextafter(0.0, 1.0)
+    fake, known = proba >= threshold, np.isfinite(proba)
+    out = np.where(known & fake & (margin <= 0), tiny, margin)
+    return np.where(known & ~fake & (margin >= 0), -tiny, out)
+
+
 def explanation(det: Any, values: np.ndarray, top: int) -> pd.DataFrame:
     """The :meth:`DeepfakeDetector.explain` table of feature matrix ``values``."""
     import xgboost as xgb
@@ -80,9 +91,10 @@ def explanation(det: Any, values: np.ndarray, top: int) -> pd.DataFrame:
     names = list(det.model_columns_)
     full = pd.DataFrame(contrib[:, :-1], columns=names)
     shift = threshold_margin(det)  # the margin is measured from the decision threshold
-    out = pd.DataFrame({"margin": contrib.sum(axis=1) - shift})
-    out["proba"] = det._proba_from_matrix(M)
-    out.loc[empty, "proba"] = np.nan
+    proba = det._proba_from_matrix(M)
+    proba[empty] = np.nan
+    margin = with_sign_of(contrib.sum(axis=1) - shift, proba, float(det.threshold))
+    out = pd.DataFrame({"margin": margin, "proba": proba})
     groups = [feature_group(n) if feature_group(n) in GROUPS else "other" for n in names]
     for group in dict.fromkeys(groups):
         cols = [n for n, g in zip(names, groups) if g == group]
