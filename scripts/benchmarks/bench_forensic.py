@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import _bench_common as bc
+import _bench_sources as sources
 import bench_generalise as bg
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ def build_tables(sets: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     out = {}
     for name, df in sets.items():
         t0 = time.perf_counter()
-        parts = [bg.features(df, default), bg.features(df, forensic)]
+        parts = [sources.features(df, default), sources.features(df, forensic)]
         out[name] = pd.concat(parts, axis=1)
         if name in UNSEEN:  # the same rows, forensic columns of the 256 px shrink
             shrunk = out[name].copy()
@@ -339,7 +340,7 @@ def markdown(summary, header, feats: pd.DataFrame, stab: pd.DataFrame, ms, ver) 
 def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
     """Per-topic entry of ``scripts/benchmarks/run.py``: the whole protocol, as markdown."""
     t0 = time.perf_counter()
-    sets = bg.load_all(quick)
+    sets = sources.load_all(quick)
     if "dfdc" not in sets or "k140" not in sets:
         return {"title": TITLE, "markdown": "*Skipped: dev data absent.*", "results": {}}
     tables = build_tables(sets)
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("deepfeat").setLevel(logging.WARNING)
     if args.extract_only:
-        build_tables(bg.load_all(args.quick))
+        build_tables(sources.load_all(args.quick))
         return 0
     from threadpoolctl import threadpool_limits
 
