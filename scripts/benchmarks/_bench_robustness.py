@@ -15,6 +15,7 @@ from _bench_setup import (
     Ctx,
     Setup,
     delta,
+    feat_table,
     md_table,
 )
 
@@ -77,15 +78,7 @@ def section_robustness(ctx: Ctx) -> dict[str, Any]:
                 model = MODELS[setup.model][1]()
                 model.fit(Xtr, dtr["label"].to_numpy(), dtr["group"].to_numpy())
                 for kind, st in stores.items():
-                    f = setup.feat
-                    Xte = st.table(
-                        name,
-                        layer_set=f.layers,
-                        resize=f.resize,
-                        fft=list(f.fft),
-                        meta=f.meta,
-                        tta=f.tta,
-                    )[Xtr.columns]
+                    Xte = feat_table(st, name, setup.feat)[Xtr.columns]
                     s = model.score(Xte)
                     m = bc.fold_metrics(test["label"].to_numpy(), s, model.threshold)
                     per_setup[setup.name].setdefault(kind, []).append(m)

@@ -177,6 +177,18 @@ BASELINES = (
 
 
 # ----------------------------------------------------------------------------- context
+def feat_table(store: bc.FeatureStore, name: str, feat: Feat) -> pd.DataFrame:
+    """The feature table of set ``name`` for a feature configuration, from ``store``."""
+    return store.table(
+        name,
+        layer_set=feat.layers,
+        resize=feat.resize,
+        fft=list(feat.fft),
+        meta=feat.meta,
+        tta=feat.tta,
+    )
+
+
 @dataclass
 class Ctx:
     quick: bool
@@ -190,14 +202,7 @@ class Ctx:
     reuse_cv: bool = False
 
     def table(self, name: str, feat: Feat) -> pd.DataFrame:
-        return self.store.table(
-            name,
-            layer_set=feat.layers,
-            resize=feat.resize,
-            fft=list(feat.fft),
-            meta=feat.meta,
-            tta=feat.tta,
-        )
+        return feat_table(self.store, name, feat)
 
     def _disk(self, key: tuple) -> Path | None:
         if not self.reuse_cv:

@@ -6,8 +6,11 @@ Shared by the ``generalise``, ``forensic`` and ``domain`` topics.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import _bench_common as bc
@@ -119,3 +122,43 @@ def build_tables(sets: dict[str, pd.DataFrame], canonical_sizes=(None,)) -> dict
     out["seconds"] = {"synthesis": synth_s, "extract_train": extract_s}
     out["n_failures"] = len(fails) + len(dfails)
     return out
+
+
+def protocol_main(
+    argv: list[str] | None,
+    *,
+    doc: str,
+    topic: str,
+    title: str,
+    page: str,
+    run: Callable[..., dict[str, Any]],
+    build: Callable[[dict[str, pd.DataFrame]], Any] | None = None,
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """``main`` of a leave-one-source-out topic: ``--quick``, ``--folds``, ``--out-md``
+    (``--extract-only`` when ``build`` makes the tables; ``options`` adds a topic's own),
+    INFO logs without the library's, one BLAS thread, then the page and its JSON.
+    ``run`` gets ``quick``, ``folds`` and the topic's own options as keywords."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--folds", type=int, default=3)
+    if build is not None:
+        p.add_argument("--extract-only", action="store_true")
+    p.add_argument("--out-md", type=Path, default=bc.REPO / page)
+    own = set()
+    if options is not None:
+        before = {a.dest for a in p._actions}
+        options(p)
+        own = {a.dest for a in p._actions} - before
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("deepfeat").setLevel(logging.WARNING)
+    if build is not None and args.extract_only:
+        build(load_all(args.quick))
+        return 0
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = run(quick=args.quick, folds=args.folds, **{k: getattr(args, k) for k in own})
+    bc.write_topic(args.out_md, topic, title, res)
+    return 0

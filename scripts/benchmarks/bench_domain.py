@@ -24,16 +24,14 @@ Run: ``python scripts/benchmarks/run.py domain [--quick]`` (writes ``docs/benchm
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import _bench_common as bc
 import numpy as np
 import pandas as pd
-from _bench_sources import load_all
+from _bench_sources import load_all, protocol_main
 
 #: The document this topic regenerates.
 DOCUMENT = "docs/benchmarks_domain.md"
@@ -279,16 +277,4 @@ def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--folds", type=int, default=3)
-    p.add_argument("--out-md", type=Path, default=bc.REPO / "docs" / "benchmarks_domain.md")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("deepfeat").setLevel(logging.WARNING)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        res = run(args.quick, args.folds)
-    bc.write_topic(args.out_md, "domain", TITLE, res)
-    return 0
+    return protocol_main(argv, doc=__doc__, topic="domain", title=TITLE, page=DOCUMENT, run=run)

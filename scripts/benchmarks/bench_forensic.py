@@ -24,10 +24,8 @@ and ``.json``); it is also a per-topic section of ``scripts/benchmarks/run.py``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import _bench_common as bc
@@ -35,6 +33,7 @@ import _bench_sources as sources
 import bench_generalise as bg
 import numpy as np
 import pandas as pd
+from _bench_sources import protocol_main
 
 #: The document this topic regenerates.
 DOCUMENT = "docs/benchmarks_forensic.md"
@@ -367,20 +366,6 @@ def run(quick: bool = False, folds: int = 3) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--folds", type=int, default=3)
-    p.add_argument("--extract-only", action="store_true")
-    p.add_argument("--out-md", type=Path, default=bc.REPO / "docs" / "benchmarks_forensic.md")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("deepfeat").setLevel(logging.WARNING)
-    if args.extract_only:
-        build_tables(sources.load_all(args.quick))
-        return 0
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        res = run(args.quick, args.folds)
-    bc.write_topic(args.out_md, "forensic", TITLE, res)
-    return 0
+    return protocol_main(
+        argv, doc=__doc__, topic="forensic", title=TITLE, page=DOCUMENT, run=run, build=build_tables
+    )

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import _bench_common as bc
@@ -41,6 +40,7 @@ from _bench_sources import (
     build_tables,
     extractor,
     load_all,
+    protocol_main,
 )
 
 #: The document this topic regenerates.
@@ -364,22 +364,18 @@ def run(quick: bool = False, folds: int = 3, recipes: str | None = None) -> dict
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--folds", type=int, default=3)
+def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipes", default=None, help=f"comma list of {', '.join(RECIPES)}")
-    p.add_argument("--extract-only", action="store_true")
-    p.add_argument("--out-md", type=Path, default=bc.REPO / "docs" / "benchmarks_generalisation.md")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("deepfeat").setLevel(logging.WARNING)
-    if args.extract_only:
-        build_tables(load_all(args.quick), canonical_sizes=(None, 256))
-        return 0
-    from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        res = run(args.quick, args.folds, args.recipes)
-    bc.write_topic(args.out_md, "generalise", TITLE, res)
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return protocol_main(
+        argv,
+        doc=__doc__,
+        topic="generalise",
+        title=TITLE,
+        page=DOCUMENT,
+        run=run,
+        build=lambda sets: build_tables(sets, canonical_sizes=(None, 256)),
+        options=_options,
+    )
